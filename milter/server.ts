@@ -1,0 +1,213 @@
+// The socket server: the only module of the project that imports node:net. It listens on every
+// configured spec, gives each accepted connection a MilterSession and shuttles bytes between them.
+// Called by the daemon (start, stopAccepting, drain) and by the in-process protocol tests.
+//
+// Unix sockets: a stale socket file left by a dead daemon is removed at start; a socket that still
+// answers belongs to a running instance and start fails with that message; a path that is not a
+// socket is never deleted. Mode and group are applied right after listen (Postfix connects as user
+// `postfix` and needs write permission on the socket).
+// Failure: start() rejects with a message naming the spec; per-connection errors end that
+// connection only; nothing a peer sends can throw out of here.
+
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import type { HandlerFactory } from './handler.js';
+import type { ListenSpec } from './listen-spec.js';
+import type { SessionLog } from './session.js';
+import { MilterSession } from './session.js';
+
+export interface ServerLog extends SessionLog {
+  child(bindings: Record<string, unknown>): ServerLog;
+}
+
+export interface MilterServerOptions {
+  readonly listen: readonly ListenSpec[];
+  /** Permission bits for unix sockets (e.g. 0o660). */
+  readonly socketMode: number;
+  /** Group id for unix sockets, if they should change group. */
+  readonly socketGid?: number;
+  readonly maxPayload: number;
+  /** Milliseconds without a byte from the MTA before the connection is dropped. */
+  readonly idleTimeoutMs: number;
+  /** Connections beyond this are closed at once (the MTA applies its default action). */
+  readonly maxConnections: number;
+  readonly factory: HandlerFactory;
+  readonly log: ServerLog;
+}
+
+interface Live {
+  readonly socket: net.Socket;
+  readonly session: MilterSession;
+}
+
+export class MilterServer {
+  private readonly servers: net.Server[] = [];
+  private readonly live = new Set<Live>();
+  private nextId = 1;
+  private accepting = false;
+  private readonly bound: string[] = [];
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: MilterServerOptions) {}
+
+  get connections(): number {
+    return this.live.size;
+  }
+
+  /** What we listen on, as printable addresses. */
+  get addresses(): readonly string[] {
+    return this.bound;
+  }
+
+  async start(): Promise<void> {
+    this.accepting = true;
+    try {
+      for (const spec of this.options.listen) await this.listenOne(spec);
+    } catch (e) {
+      await this.stopAccepting();
+      throw e;
+    }
+  }
+
+  private async listenOne(spec: ListenSpec): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.accept(socket));
+    if (spec.kind === 'unix') await removeStaleSocket(spec.path, spec.spec);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        reject(new Error(`cannot listen on ${spec.spec}: ${e.code ?? ''} ${e.message}`.trim()));
+      };
+      server.once('error', onError);
+      const done = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      if (spec.kind === 'unix') server.listen({ path: spec.path, backlog: 511 }, done);
+      else server.listen({ host: spec.host, port: spec.port, backlog: 511 }, done);
+    });
+    server.on('error', (e) => this.options.log.error({ event: 'listener_error', listen: spec.spec, err: e }, 'listener failed'));
+    this.servers.push(server);
+    if (spec.kind === 'unix') {
+      await chmod(spec.path, this.options.socketMode);
+      if (this.options.socketGid !== undefined) await chown(spec.path, process.getuid?.() ?? 0, this.options.socketGid);
+      this.bound.push(`unix:${spec.path}`);
+    } else {
+      const a = server.address();
+      const port = typeof a === 'object' && a !== null ? a.port : spec.port;
+      this.bound.push(spec.host.includes(':') ? `inet6:${port}@${spec.host}` : `inet:${port}@${spec.host}`);
+    }
+  }
+
+  private accept(socket: net.Socket): void {
+    if (!this.accepting || this.live.size >= this.options.maxConnections) {
+      this.options.log.warn(
+        { event: 'connection_refused', reason: this.accepting ? 'max_connections' : 'shutting_down', limit: this.options.maxConnections },
+        'connection refused',
+      );
+      socket.destroy();
+      return;
+    }
+    const id = this.nextId++;
+    const log = this.options.log.child({ conn: id });
+    let entry: Live | null = null;
+    const session = new MilterSession(
+      { id, maxPayload: this.options.maxPayload },
+      this.options.factory,
+      {
+        write(packets) {
+          if (socket.destroyed) return;
+          if (Buffer.isBuffer(packets)) {
+            socket.write(packets);
+            return;
+          }
+          socket.cork();
+          for (const p of packets as readonly Buffer[]) socket.write(p);
+          socket.uncork();
+        },
+        close: () => {
+          if (!socket.destroyed) socket.end();
+        },
+        pause: () => socket.pause(),
+        resume: () => socket.resume(),
+      },
+      log,
+    );
+    entry = { socket, session };
+    this.live.add(entry);
+    socket.setTimeout(this.options.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => session.feed(chunk));
+    socket.on('end', () => session.end('eof'));
+    socket.on('timeout', () => {
+      log.info({ event: 'idle_timeout', timeout_ms: this.options.idleTimeoutMs }, 'MTA silent too long; closing');
+      session.end('timeout');
+      socket.destroy();
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      log.debug({ event: 'socket_error', code: e.code }, e.message);
+      session.end('error');
+    });
+    socket.on('close', () => {
+      session.end('eof');
+      if (entry !== null) this.live.delete(entry);
+      if (this.live.size === 0) this.wakeIdle();
+    });
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Stops listening (open connections go on); removes unix socket files. */
+  async stopAccepting(): Promise<void> {
+    this.accepting = false;
+    const servers = this.servers.splice(0);
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const spec of this.options.listen) {
+      if (spec.kind === 'unix') await unlink(spec.path).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Waits until every open connection has ended, at most `deadlineMs`; then destroys the rest.
+   * Returns how many had to be cut off.
+   */
+  async drain(deadlineMs: number): Promise<number> {
+    if (this.live.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    const cut = this.live.size;
+    for (const { socket, session } of this.live) {
+      session.end('shutdown');
+      socket.destroy();
+    }
+    return cut;
+  }
+}
+
+/** Unlinks a unix socket nobody answers on; refuses to touch anything else. */
+async function removeStaleSocket(path: string, spec: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`cannot listen on ${spec}: ${path} exists and is not a socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`cannot listen on ${spec}: another process is serving ${path}`);
+  await unlink(path);
+}
