@@ -5,6 +5,7 @@
 import type { ConnectInfo, Modification } from './commands.js';
 import type { MacroStore } from './macros.js';
 import type { EventStage, PolicyNeeds } from './negotiate.js';
+import type { SessionLog } from './session.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -81,8 +82,8 @@ export interface MilterHandler {
 export interface HandlerFactory {
   /** What the policy needs from the MTA; read once per milter connection, for negotiation. */
   needs(): PolicyNeeds;
-  /** A handler for a new SMTP session on connection `id`. */
-  open(id: number): MilterHandler;
+  /** A handler for a new SMTP session on connection `id`, logging through the session's logger. */
+  open(id: number, log: SessionLog): MilterHandler;
 }
 
 export type { EventStage };

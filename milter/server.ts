@@ -9,7 +9,8 @@
 // Failure: start() rejects with a message naming the spec; per-connection errors end that
 // connection only; nothing a peer sends can throw out of here.
 
-import { chmod, chown, lstat, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import net from 'node:net';
 import type { HandlerFactory } from './handler.js';
 import type { ListenSpec } from './listen-spec.js';
@@ -71,7 +72,10 @@ export class MilterServer {
 
   private async listenOne(spec: ListenSpec): Promise<void> {
     const server = net.createServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.accept(socket));
-    if (spec.kind === 'unix') await removeStaleSocket(spec.path, spec.spec);
+    if (spec.kind === 'unix') {
+      await mkdir(path.dirname(spec.path), { recursive: true, mode: 0o755 });
+      await removeStaleSocket(spec.path, spec.spec);
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         reject(new Error(`cannot listen on ${spec.spec}: ${e.code ?? ''} ${e.message}`.trim()));

@@ -246,7 +246,7 @@ export class MilterSession implements SessionView {
         this.helo = null;
         this.mtaCache = null;
         this.transaction = 0;
-        this.handler = this.factory.open(this.id);
+        this.handler = this.factory.open(this.id, this.log);
         return;
       case 'eom':
         this.endOfMessage(cmd.chunk);
@@ -280,7 +280,7 @@ export class MilterSession implements SessionView {
     this.actions = result.actions;
     this.protocol = result.protocol;
     this.phase = 'ready';
-    this.handler = this.factory.open(this.id);
+    this.handler = this.factory.open(this.id, this.log);
     this.log.debug({
       event: 'negotiated',
       offer: { version: cmd.version, actions: hex(cmd.actions), protocol: hex(cmd.protocol) },

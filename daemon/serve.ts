@@ -1,0 +1,136 @@
+// The composition root: configuration -> runtime -> servers, and the process's signals.
+//   SIGHUP   reload: the configuration is read and validated off to the side; if it is good the
+//            runtime is swapped (sessions pick it up at their next transaction), if not the old
+//            one keeps serving and one `reload` line with every problem is logged. Listen and
+//            socket settings need a restart (logged as a warning if they changed).
+//   SIGTERM  drain (also SIGINT): stop accepting, let open sessions finish for up to
+//            shutdown.drain_timeout, cut the rest off, exit 0.
+// Called by `milter-policy serve`. Start-up failures (bad configuration, socket in use) return a
+// non-zero exit code with the reason on stderr and in the log.
+
+import type { HandlerFactory } from '../milter/handler.js';
+import { MilterServer } from '../milter/server.js';
+import type { Config } from './config.js';
+import { loadConfig } from './config.js';
+import { resolveGroup } from './group.js';
+import type { Logger } from './logger.js';
+import { createLogger, flushLogger } from './logger.js';
+import { PolicyHandler } from './policy-handler.js';
+import type { Runtime } from './runtime.js';
+import { buildRuntime } from './runtime.js';
+import { VERSION } from './version.js';
+
+export interface RunningDaemon {
+  readonly server: MilterServer;
+  readonly log: Logger;
+  runtime(): Runtime;
+  /** Re-reads the configuration file; resolves true if the new one is serving. */
+  reload(): Promise<boolean>;
+  /** Drains and stops; resolves with the number of sessions cut off. */
+  stop(): Promise<number>;
+}
+
+function listenKey(c: Config): string {
+  return JSON.stringify([c.listen.map((l) => l.spec), c.socket, c.limits]);
+}
+
+/** Starts the daemon from a configuration file, without touching process signals. */
+export async function startDaemon(configPath: string): Promise<RunningDaemon | { errors: readonly string[] }> {
+  const loaded = await loadConfig(configPath);
+  if (!loaded.ok) return { errors: loaded.errors };
+  const config = loaded.config;
+  let gid: number | undefined;
+  if (config.socket.group !== undefined) {
+    const g = await resolveGroup(config.socket.group);
+    if (g === null) return { errors: [`${configPath}: socket.group: no such group ${JSON.stringify(config.socket.group)}`] };
+    gid = g;
+  }
+  const log = createLogger(config.log);
+  let current = buildRuntime(config, 1);
+  const source = {
+    get current(): Runtime {
+      return current;
+    },
+  };
+  const factory: HandlerFactory = {
+    needs: () => current.needs,
+    open: (_id, sessionLog) => new PolicyHandler(source, sessionLog),
+  };
+  const server = new MilterServer({
+    listen: config.listen,
+    socketMode: config.socket.mode,
+    ...(gid === undefined ? {} : { socketGid: gid }),
+    maxPayload: config.limits.max_packet_bytes,
+    idleTimeoutMs: config.limits.idle_timeout,
+    maxConnections: config.limits.max_connections,
+    factory,
+    log,
+  });
+  try {
+    await server.start();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    log.error({ event: 'start_failed', err: msg }, msg);
+    await flushLogger(log);
+    return { errors: [msg] };
+  }
+  log.info({ event: 'started', version: VERSION, config: config.source, listen: server.addresses, pid: process.pid }, 'milter-policy started');
+
+  let stopping: Promise<number> | null = null;
+  return {
+    server,
+    log,
+    runtime: () => current,
+    async reload(): Promise<boolean> {
+      const next = await loadConfig(configPath);
+      if (!next.ok) {
+        log.error({ event: 'reload', ok: false, config: configPath, errors: next.errors }, 'configuration rejected; the previous one keeps serving');
+        return false;
+      }
+      const runtime = buildRuntime(next.config, current.generation + 1);
+      if (listenKey(next.config) !== listenKey(current.config)) {
+        log.warn({ event: 'reload_restart_needed', config: configPath }, 'listen, socket and limits settings take effect at the next restart');
+      }
+      current = runtime;
+      log.info({ event: 'reload', ok: true, config: configPath, generation: runtime.generation }, 'configuration reloaded');
+      return true;
+    },
+    stop(): Promise<number> {
+      stopping ??= (async () => {
+        log.info({ event: 'stopping', connections: server.connections, drain_timeout_ms: current.config.shutdown.drain_timeout }, 'draining');
+        await server.stopAccepting();
+        const cut = await server.drain(current.config.shutdown.drain_timeout);
+        log.info({ event: 'stopped', cut_off: cut }, 'milter-policy stopped');
+        await flushLogger(log);
+        return cut;
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** `milter-policy serve`: runs until SIGTERM/SIGINT; returns the exit code. */
+export async function serve(configPath: string): Promise<number> {
+  const started = await startDaemon(configPath);
+  if ('errors' in started) {
+    for (const e of started.errors) process.stderr.write(`milter-policy: ${e}\n`);
+    return 2;
+  }
+  const d = started;
+  process.on('uncaughtException', (e) => {
+    d.log.fatal({ event: 'crash', err: e }, 'uncaught exception');
+    d.log.flush();
+    process.exit(70);
+  });
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(() => d.reload().then(() => undefined));
+  });
+  return new Promise<number>((resolve) => {
+    const onStop = (): void => {
+      void d.stop().then(() => resolve(0));
+    };
+    process.once('SIGTERM', onStop);
+    process.once('SIGINT', onStop);
+  });
+}

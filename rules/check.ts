@@ -1,0 +1,80 @@
+// The policy vocabulary: what a check sees (PolicyInput), what it answers (CheckResult) and the
+// verdicts a stage can end in. Pure types plus tiny constructors. Every check in rules/ implements
+// Check; the engine (./engine.ts) runs them; the daemon turns verdicts into milter replies.
+// Decisions are data: a result says what matched and why, so logging, observe mode and the
+// explain tool need no extra hooks.
+
+import type { SmtpReply } from '../milter/reply-text.js';
+import type { IpAddress } from './networks.js';
+
+/** SMTP stages a check can run at (end of message = 'eom'). */
+export type PolicyStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'eom';
+export const POLICY_STAGES: readonly PolicyStage[] = ['connect', 'helo', 'mail', 'rcpt', 'eom'];
+
+export type ClientKind = 'inet4' | 'inet6' | 'unix' | 'unknown';
+
+/** Connection facts, computed once per SMTP session. */
+export interface ClientFacts {
+  /** Client IP as text (compressed IPv6), socket path for unix clients, '' when unknown. */
+  readonly address: string;
+  /** Parsed IP (IPv4-mapped IPv6 as IPv4); null for unix/unknown clients. */
+  readonly ip: IpAddress | null;
+  /** Host name the MTA reports: verified PTR name or `[addr]`. */
+  readonly hostname: string;
+  readonly port: number;
+  readonly kind: ClientKind;
+}
+
+export interface PolicyInput {
+  readonly stage: PolicyStage;
+  readonly client: ClientFacts;
+  readonly helo: string | null;
+  /** Envelope sender as sent (`<a@b>`, `<>`; unbracketed for Postfix local submissions). */
+  readonly sender: string | null;
+  /** The recipient being decided (rcpt stage). */
+  readonly recipient: string | null;
+  /** Recipients accepted so far (all of them at eom). */
+  readonly recipients: readonly string[];
+  /** MTA macro lookup; `x` and `{x}` are the same name. */
+  macro(name: string): string | undefined;
+}
+
+export type Verdict =
+  | { readonly action: 'ok' } // final and positive for this subject: later checks of the stage are skipped
+  | { readonly action: 'reject'; readonly reply: SmtpReply }
+  | { readonly action: 'tempfail'; readonly reply: SmtpReply }
+  | { readonly action: 'discard' };
+
+export interface HeaderAddition {
+  readonly name: string;
+  readonly value: string;
+}
+
+export type CheckResult =
+  | { readonly kind: 'pass'; readonly reason?: string; readonly addHeaders?: readonly HeaderAddition[] }
+  | { readonly kind: 'hit'; readonly verdict: Verdict; readonly reason: string }
+  | { readonly kind: 'skip'; readonly reason: string }
+  | { readonly kind: 'error'; readonly error: string };
+
+/** What a check that errors (DNS timeout, store down) does to the stage. */
+export type OnError = 'defer_if_permit' | 'tempfail' | 'continue';
+export type CheckMode = 'enforce' | 'observe';
+
+/** Given to each run: the check's own time budget, as an AbortSignal created on first use. */
+export interface CheckBudget {
+  readonly ms: number;
+  readonly signal: AbortSignal;
+}
+
+export interface Check {
+  /** Stable name used in logs and configuration (`relay_guard`). */
+  readonly name: string;
+  readonly stages: readonly PolicyStage[];
+  readonly mode: CheckMode;
+  readonly budgetMs: number;
+  readonly onError: OnError;
+  run(input: PolicyInput, budget: CheckBudget): CheckResult | Promise<CheckResult>;
+}
+
+export const PASS: CheckResult = Object.freeze({ kind: 'pass' });
+export const OK: Verdict = Object.freeze({ action: 'ok' });
