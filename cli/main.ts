@@ -23,7 +23,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true });
+      const { values } = parseArgs({
+        args: rest,
+        options: { config: { type: 'string', short: 'c' } },
+        strict: true,
+      });
       return serve(values.config ?? EMBEDDED_CONFIG);
     }
     case 'check-config': {
@@ -52,7 +56,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     default:
-      process.stderr.write(command === undefined ? USAGE : `milter-policy: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      process.stderr.write(
+        command === undefined
+          ? USAGE
+          : `milter-policy: unknown command ${JSON.stringify(command)}\n\n${USAGE}`,
+      );
       return 2;
   }
 }

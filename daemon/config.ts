@@ -38,7 +38,8 @@ const size = z.union([z.number().int(), z.string()]).transform((v, ctx) => {
     if (v > 0) return v;
   } else {
     const m = /^([0-9]+)\s*([kKmM]?)$/.exec(v.trim());
-    if (m !== null) return Number(m[1]) * (m[2] === '' ? 1 : m[2]?.toLowerCase() === 'k' ? 1024 : 1024 * 1024);
+    if (m !== null)
+      return Number(m[1]) * (m[2] === '' ? 1 : m[2]?.toLowerCase() === 'k' ? 1024 : 1024 * 1024);
   }
   ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a size like 65536, 64k, 1m` });
   return z.NEVER;
@@ -166,7 +167,8 @@ export interface Config {
   readonly addHeader: { readonly enabled: boolean; readonly name: string; readonly value: string };
 }
 
-export type ConfigResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
+export type ConfigResult =
+  { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
 
 function formatPath(p: readonly PropertyKey[]): string {
   let out = '';
@@ -180,18 +182,22 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined): string =>
     offset === undefined ? file : `${file}:${lines.linePos(offset).line}`;
-  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((e) => `${lineOf(e.pos[0])}: ${e.message.split('\n')[0]}`) };
+  if (doc.errors.length > 0)
+    return { ok: false, errors: doc.errors.map((e) => `${lineOf(e.pos[0])}: ${e.message.split('\n')[0]}`) };
   const raw: unknown = doc.toJS() ?? {};
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     const errors = parsed.error.issues.map((issue) => {
-      let p = issue.path as PropertyKey[];
-      if (issue.code === 'unrecognized_keys') p = [...p, ...(issue.keys as string[])];
+      let p = issue.path;
+      if (issue.code === 'unrecognized_keys') p = [...p, ...issue.keys];
       let node: unknown = doc.getIn(p as unknown[], true);
-      for (let q = p.slice(); !isNode(node) && q.length > 0; q = q.slice(0, -1)) node = doc.getIn(q as unknown[], true);
+      for (let q = p.slice(); !isNode(node) && q.length > 0; q = q.slice(0, -1))
+        node = doc.getIn(q as unknown[], true);
       const where = isNode(node) ? lineOf(node.range?.[0]) : file;
       const message =
-        issue.code === 'unrecognized_keys' ? 'unknown setting' : issue.message.replace(/^Invalid input: /, '');
+        issue.code === 'unrecognized_keys'
+          ? 'unknown setting'
+          : issue.message.replace(/^Invalid input: /, '');
       return `${where}: ${formatPath(p)}: ${message}`;
     });
     return { ok: false, errors };
@@ -201,7 +207,11 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
   const resolve = (p: string): string => path.resolve(base, p);
   const errors: string[] = [];
 
-  const domainList = async (inline: readonly string[], key: string, fileKey?: string): Promise<DomainEntry[]> => {
+  const domainList = async (
+    inline: readonly string[],
+    key: string,
+    fileKey?: string,
+  ): Promise<DomainEntry[]> => {
     const out: DomainEntry[] = [];
     const fromInline = parseDomainList(inline.join('\n'), `${file}: domains.${key}`, { lineLabel: 'entry' });
     errors.push(...fromInline.errors);
@@ -212,7 +222,9 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
       try {
         body = await readFile(f, 'latin1');
       } catch (e) {
-        errors.push(`${file}: domains.${key}_file: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        errors.push(
+          `${file}: domains.${key}_file: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+        );
         return out;
       }
       const fromFile = parseDomainList(body, f);
@@ -229,7 +241,10 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
   const config: Config = {
     source: path.resolve(file),
     listen,
-    socket: { mode: parseInt(c.socket.mode, 8), ...(c.socket.group === undefined ? {} : { group: c.socket.group }) },
+    socket: {
+      mode: parseInt(c.socket.mode, 8),
+      ...(c.socket.group === undefined ? {} : { group: c.socket.group }),
+    },
     limits: c.limits,
     shutdown: c.shutdown,
     log: { level: c.log.level, ...(c.log.file === undefined ? {} : { file: resolve(c.log.file) }) },

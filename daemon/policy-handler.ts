@@ -116,8 +116,15 @@ export class PolicyHandler implements MilterHandler {
   }
 
   /** Verdict -> Decision (with the reply text), plus the decision log line. */
-  private conclude(stage: PolicyStage, o: StageOutcome, session: SessionView, runtime: Runtime, recipient: string | null): Decision {
-    const subject = stage === 'rcpt' ? recipient : stage === 'mail' ? (session.message?.sender ?? null) : null;
+  private conclude(
+    stage: PolicyStage,
+    o: StageOutcome,
+    session: SessionView,
+    runtime: Runtime,
+    recipient: string | null,
+  ): Decision {
+    const subject =
+      stage === 'rcpt' ? recipient : stage === 'mail' ? (session.message?.sender ?? null) : null;
     const { decision, reply } = this.toDecision(stage, o.verdict, session, subject);
     if (stage === 'rcpt' || o.verdict !== null || o.trace.length > 0) {
       this.logDecision(stage, o, session, runtime, decision, reply, recipient);
@@ -134,13 +141,21 @@ export class PolicyHandler implements MilterHandler {
     if (verdict === null || verdict.action === 'ok') return { decision: CONTINUE, reply: null };
     if (verdict.action === 'discard') return { decision: { kind: 'discard' }, reply: null };
     let reply = verdict.reply;
-    if (session.mta === 'postfix' && subject !== null && (stage === 'mail' || stage === 'rcpt') && PREFIXED_CODES.has(reply.code)) {
+    if (
+      session.mta === 'postfix' &&
+      subject !== null &&
+      (stage === 'mail' || stage === 'rcpt') &&
+      PREFIXED_CODES.has(reply.code)
+    ) {
       reply = withAddressPrefix(reply, bareAddress(subject));
     }
     const built = buildReplyText(reply);
     if (!built.ok) {
       // The address came from the client: a text that cannot be sent falls back to the plain reply.
-      this.log.warn({ event: 'reply_invalid', problem: built.problem }, 'reply text not sendable; using the MTA default');
+      this.log.warn(
+        { event: 'reply_invalid', problem: built.problem },
+        'reply text not sendable; using the MTA default',
+      );
       return { decision: { kind: verdict.action }, reply: null };
     }
     return { decision: { kind: verdict.action, text: built.text }, reply: built.text };
@@ -159,7 +174,9 @@ export class PolicyHandler implements MilterHandler {
     const m = session.message;
     const passes = o.trace.filter((t) => t.result === 'pass');
     const observed = o.trace.filter((t) => t.result === 'observed').map(observedEntry);
-    const errors = o.trace.filter((t) => t.result === 'error').map((t) => ({ check: t.check, error: t.reason }));
+    const errors = o.trace
+      .filter((t) => t.result === 'error')
+      .map((t) => ({ check: t.check, error: t.reason }));
     this.log.info({
       event: 'decision',
       stage,
@@ -216,5 +233,10 @@ export class PolicyHandler implements MilterHandler {
 
 function observedEntry(t: TraceEntry): Record<string, unknown> {
   const reply = t.reply === undefined ? undefined : buildReplyText(t.reply);
-  return { check: t.check, would: t.action, reason: t.reason, ...(reply?.ok === true ? { reply: reply.text } : {}) };
+  return {
+    check: t.check,
+    would: t.action,
+    reason: t.reason,
+    ...(reply?.ok === true ? { reply: reply.text } : {}),
+  };
 }

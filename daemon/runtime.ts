@@ -29,7 +29,17 @@ export interface Runtime {
  * milter, so it covers everything the README snippets configure.
  */
 const MACROS: Partial<Record<MacroStage, readonly string[]>> = {
-  connect: ['j', '_', 'v', '{daemon_name}', '{daemon_addr}', '{client_addr}', '{client_name}', '{client_ptr}', '{client_resolve}'],
+  connect: [
+    'j',
+    '_',
+    'v',
+    '{daemon_name}',
+    '{daemon_addr}',
+    '{client_addr}',
+    '{client_name}',
+    '{client_ptr}',
+    '{client_resolve}',
+  ],
   mail: ['i', '{auth_type}', '{auth_authen}', '{auth_author}', '{mail_addr}', '{mail_host}', '{mail_mailer}'],
   rcpt: ['i', '{rcpt_addr}', '{rcpt_host}', '{rcpt_mailer}'],
   data: ['i'],
@@ -67,7 +77,8 @@ export function buildChecks(config: Config): Check[] {
       }),
     );
   }
-  if (config.addHeader.enabled) checks.push(new AddHeader(config.addHeader.name, config.addHeader.value, VERSION));
+  if (config.addHeader.enabled)
+    checks.push(new AddHeader(config.addHeader.name, config.addHeader.value, VERSION));
   return checks;
 }
 

@@ -35,14 +35,19 @@ function listenKey(c: Config): string {
 }
 
 /** Starts the daemon from a configuration file, without touching process signals. */
-export async function startDaemon(configPath: string): Promise<RunningDaemon | { errors: readonly string[] }> {
+export async function startDaemon(
+  configPath: string,
+): Promise<RunningDaemon | { errors: readonly string[] }> {
   const loaded = await loadConfig(configPath);
   if (!loaded.ok) return { errors: loaded.errors };
   const config = loaded.config;
   let gid: number | undefined;
   if (config.socket.group !== undefined) {
     const g = await resolveGroup(config.socket.group);
-    if (g === null) return { errors: [`${configPath}: socket.group: no such group ${JSON.stringify(config.socket.group)}`] };
+    if (g === null)
+      return {
+        errors: [`${configPath}: socket.group: no such group ${JSON.stringify(config.socket.group)}`],
+      };
     gid = g;
   }
   const log = createLogger(config.log);
@@ -74,7 +79,10 @@ export async function startDaemon(configPath: string): Promise<RunningDaemon | {
     await flushLogger(log);
     return { errors: [msg] };
   }
-  log.info({ event: 'started', version: VERSION, config: config.source, listen: server.addresses, pid: process.pid }, 'milter-policy started');
+  log.info(
+    { event: 'started', version: VERSION, config: config.source, listen: server.addresses, pid: process.pid },
+    'milter-policy started',
+  );
 
   let stopping: Promise<number> | null = null;
   return {
@@ -84,20 +92,36 @@ export async function startDaemon(configPath: string): Promise<RunningDaemon | {
     async reload(): Promise<boolean> {
       const next = await loadConfig(configPath);
       if (!next.ok) {
-        log.error({ event: 'reload', ok: false, config: configPath, errors: next.errors }, 'configuration rejected; the previous one keeps serving');
+        log.error(
+          { event: 'reload', ok: false, config: configPath, errors: next.errors },
+          'configuration rejected; the previous one keeps serving',
+        );
         return false;
       }
       const runtime = buildRuntime(next.config, current.generation + 1);
       if (listenKey(next.config) !== listenKey(current.config)) {
-        log.warn({ event: 'reload_restart_needed', config: configPath }, 'listen, socket and limits settings take effect at the next restart');
+        log.warn(
+          { event: 'reload_restart_needed', config: configPath },
+          'listen, socket and limits settings take effect at the next restart',
+        );
       }
       current = runtime;
-      log.info({ event: 'reload', ok: true, config: configPath, generation: runtime.generation }, 'configuration reloaded');
+      log.info(
+        { event: 'reload', ok: true, config: configPath, generation: runtime.generation },
+        'configuration reloaded',
+      );
       return true;
     },
     stop(): Promise<number> {
       stopping ??= (async () => {
-        log.info({ event: 'stopping', connections: server.connections, drain_timeout_ms: current.config.shutdown.drain_timeout }, 'draining');
+        log.info(
+          {
+            event: 'stopping',
+            connections: server.connections,
+            drain_timeout_ms: current.config.shutdown.drain_timeout,
+          },
+          'draining',
+        );
         await server.stopAccepting();
         const cut = await server.drain(current.config.shutdown.drain_timeout);
         log.info({ event: 'stopped', cut_off: cut }, 'milter-policy stopped');

@@ -99,7 +99,9 @@ export function protocolError(code: ProtocolErrorCode, message: string, command?
 }
 
 export function isProtocolError(value: unknown): value is ProtocolError {
-  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'protocol_error';
+  return (
+    typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'protocol_error'
+  );
 }
 
 /** `0x52` -> `'R'` for log lines. */

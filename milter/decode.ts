@@ -56,7 +56,11 @@ function list(cmd: number, payload: Buffer, what: string): string[] | ProtocolEr
   return payload.toString('latin1', 0, payload.length - 1).split('\0');
 }
 
-function expectEmpty(cmd: number, payload: Buffer, kind: 'data' | 'eoh' | 'abort' | 'quit' | 'quitNc'): Command | ProtocolError {
+function expectEmpty(
+  cmd: number,
+  payload: Buffer,
+  kind: 'data' | 'eoh' | 'abort' | 'quit' | 'quitNc',
+): Command | ProtocolError {
   if (payload.length !== 0) return trailing(cmd, `the empty ${kind} command`);
   switch (kind) {
     case 'data':
@@ -129,7 +133,11 @@ function decodeConnect(payload: Buffer): Command | ProtocolError {
   if (family === 'unix') return { kind: 'connect', hostname, family, port, address: raw };
   const address = normaliseClientAddress(family, raw);
   if (address === null) {
-    return protocolError('bad_address', `not an ${family === 'inet4' ? 'IPv4' : 'IPv6'} address: ${JSON.stringify(raw)}`, cmd);
+    return protocolError(
+      'bad_address',
+      `not an ${family === 'inet4' ? 'IPv4' : 'IPv6'} address: ${JSON.stringify(raw)}`,
+      cmd,
+    );
   }
   return { kind: 'connect', hostname, family, port, address };
 }
@@ -141,7 +149,8 @@ function decodeMacro(payload: Buffer): Command | ProtocolError {
   if (payload.length === 1) return { kind: 'macro', stage, pairs: EMPTY };
   if (payload[payload.length - 1] !== 0) return missingNul(cmd, 'a macro name or value');
   const pairs = payload.toString('latin1', 1, payload.length - 1).split('\0');
-  if (pairs.length % 2 !== 0) return protocolError('odd_macro_pairs', 'macro packet has a name without a value', cmd);
+  if (pairs.length % 2 !== 0)
+    return protocolError('odd_macro_pairs', 'macro packet has a name without a value', cmd);
   return { kind: 'macro', stage, pairs };
 }
 
@@ -150,7 +159,11 @@ export function decodeCommand(code: number, payload: Buffer): Command | Protocol
   switch (code) {
     case SMFIC.OPTNEG: {
       if (payload.length < MILTER_OPTLEN) {
-        return protocolError('short_payload', `option negotiation needs ${MILTER_OPTLEN} bytes, got ${payload.length}`, code);
+        return protocolError(
+          'short_payload',
+          `option negotiation needs ${MILTER_OPTLEN} bytes, got ${payload.length}`,
+          code,
+        );
       }
       // Extra bytes after the three u32 are ignored, as libmilter does.
       return {

@@ -59,7 +59,10 @@ export class FrameReader {
       if (len === 0) return this.fail(protocolError('frame_empty', 'packet length is 0'));
       if (len - 1 > this.maxPayload) {
         return this.fail(
-          protocolError('frame_too_large', `packet payload of ${len - 1} bytes exceeds the limit of ${this.maxPayload}`),
+          protocolError(
+            'frame_too_large',
+            `packet payload of ${len - 1} bytes exceeds the limit of ${this.maxPayload}`,
+          ),
         );
       }
       const start = off + 4;

@@ -47,14 +47,18 @@ export function macroBucket(code: number): number {
 }
 
 export function bareMacroName(name: string): string {
-  return name.length > 2 && name.charCodeAt(0) === 0x7b /* { */ && name.charCodeAt(name.length - 1) === 0x7d /* } */
+  return name.length > 2 &&
+    name.charCodeAt(0) === 0x7b /* { */ &&
+    name.charCodeAt(name.length - 1) === 0x7d /* } */
     ? name.slice(1, -1)
     : name;
 }
 
 export class MacroStore {
   /** Per bucket: [name, value, name, value, ...] exactly as received. */
-  private readonly buckets: (readonly string[] | null)[] = new Array<readonly string[] | null>(BUCKETS).fill(null);
+  private readonly buckets: (readonly string[] | null)[] = new Array<readonly string[] | null>(BUCKETS).fill(
+    null,
+  );
 
   /** A SMFIC_MACRO packet arrived. */
   define(stageByte: number, pairs: readonly string[]): void {
@@ -90,7 +94,7 @@ export class MacroStore {
       const pairs = this.buckets[b];
       if (pairs === null || pairs === undefined) continue;
       for (let i = 0; i + 1 < pairs.length; i += 2) {
-        if (bareMacroName(pairs[i] as string) === want) return pairs[i + 1] as string;
+        if (bareMacroName(pairs[i] as string) === want) return pairs[i + 1];
       }
     }
     return undefined;
@@ -102,7 +106,8 @@ export class MacroStore {
     for (let b = 0; b < BUCKETS; b++) {
       const pairs = this.buckets[b];
       if (pairs === null || pairs === undefined) continue;
-      for (let i = 0; i + 1 < pairs.length; i += 2) out[bareMacroName(pairs[i] as string)] = pairs[i + 1] as string;
+      for (let i = 0; i + 1 < pairs.length; i += 2)
+        out[bareMacroName(pairs[i] as string)] = pairs[i + 1] as string;
     }
     return out;
   }

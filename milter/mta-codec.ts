@@ -95,11 +95,15 @@ export function decodeResponse(code: number, payload: Buffer): Response | Protoc
       return noPayload({ kind: 'progress' });
     case SMFIR.REPLYCODE: {
       const s = strs(payload);
-      return s?.length === 1 ? { kind: 'replycode', text: s[0] as string } : bad(code, 'malformed reply code text');
+      return s?.length === 1
+        ? { kind: 'replycode', text: s[0] as string }
+        : bad(code, 'malformed reply code text');
     }
     case SMFIR.ADDHEADER: {
       const s = strs(payload);
-      return s?.length === 2 ? { kind: 'addHeader', name: s[0] as string, value: s[1] as string } : bad(code, 'malformed header');
+      return s?.length === 2
+        ? { kind: 'addHeader', name: s[0] as string, value: s[1] as string }
+        : bad(code, 'malformed header');
     }
     case SMFIR.INSHEADER:
     case SMFIR.CHGHEADER: {
@@ -114,7 +118,9 @@ export function decodeResponse(code: number, payload: Buffer): Response | Protoc
     }
     case SMFIR.ADDRCPT: {
       const s = strs(payload);
-      return s?.length === 1 ? { kind: 'addRecipient', recipient: s[0] as string } : bad(code, 'malformed recipient');
+      return s?.length === 1
+        ? { kind: 'addRecipient', recipient: s[0] as string }
+        : bad(code, 'malformed recipient');
     }
     case SMFIR.ADDRCPT_PAR: {
       const s = strs(payload);
@@ -125,7 +131,9 @@ export function decodeResponse(code: number, payload: Buffer): Response | Protoc
     }
     case SMFIR.DELRCPT: {
       const s = strs(payload);
-      return s?.length === 1 ? { kind: 'deleteRecipient', recipient: s[0] as string } : bad(code, 'malformed recipient');
+      return s?.length === 1
+        ? { kind: 'deleteRecipient', recipient: s[0] as string }
+        : bad(code, 'malformed recipient');
     }
     case SMFIR.CHGFROM: {
       const s = strs(payload);
@@ -136,7 +144,9 @@ export function decodeResponse(code: number, payload: Buffer): Response | Protoc
     }
     case SMFIR.QUARANTINE: {
       const s = strs(payload);
-      return s?.length === 1 ? { kind: 'quarantine', reason: s[0] as string } : bad(code, 'malformed quarantine reason');
+      return s?.length === 1
+        ? { kind: 'quarantine', reason: s[0] as string }
+        : bad(code, 'malformed quarantine reason');
     }
     case SMFIR.REPLBODY:
       return { kind: 'replaceBody', chunk: payload };

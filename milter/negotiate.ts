@@ -13,11 +13,31 @@
 
 import type { OptnegReply, ProtocolError } from './commands.js';
 import { protocolError } from './commands.js';
-import { SMFI_INTERNAL, SMFI_MIN_VERSION, SMFI_V1_ACTS, SMFI_VERSION, SMFIC, SMFIF, SMFIM, SMFIP } from './constants.js';
+import {
+  SMFI_INTERNAL,
+  SMFI_MIN_VERSION,
+  SMFI_V1_ACTS,
+  SMFI_VERSION,
+  SMFIC,
+  SMFIF,
+  SMFIM,
+  SMFIP,
+} from './constants.js';
 
 /** The events the MTA can send before end-of-message; end-of-message itself is always sent. */
-export type EventStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'unknown';
-export const EVENT_STAGES: readonly EventStage[] = ['connect', 'helo', 'mail', 'rcpt', 'data', 'header', 'eoh', 'body', 'unknown'];
+export type EventStage =
+  'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'unknown';
+export const EVENT_STAGES: readonly EventStage[] = [
+  'connect',
+  'helo',
+  'mail',
+  'rcpt',
+  'data',
+  'header',
+  'eoh',
+  'body',
+  'unknown',
+];
 
 /** Macro stages of the v6 symlist request. */
 export type MacroStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'eoh' | 'eom';
@@ -42,7 +62,9 @@ export interface Negotiated {
 }
 
 /** NO* (skip) and NR_* (no reply) bit of each event, and its command byte. */
-export const EVENT_BITS: Readonly<Record<EventStage, { readonly no: number; readonly nr: number; readonly command: number }>> = {
+export const EVENT_BITS: Readonly<
+  Record<EventStage, { readonly no: number; readonly nr: number; readonly command: number }>
+> = {
   connect: { no: SMFIP.NOCONNECT, nr: SMFIP.NR_CONN, command: SMFIC.CONNECT },
   helo: { no: SMFIP.NOHELO, nr: SMFIP.NR_HELO, command: SMFIC.HELO },
   mail: { no: SMFIP.NOMAIL, nr: SMFIP.NR_MAIL, command: SMFIC.MAIL },
@@ -83,7 +105,11 @@ export function negotiate(
   needs: PolicyNeeds,
 ): Negotiated | ProtocolError {
   if (offer.version < SMFI_MIN_VERSION) {
-    return protocolError('bad_version', `MTA offers milter protocol version ${offer.version}; at least ${SMFI_MIN_VERSION} is needed`, SMFIC.OPTNEG);
+    return protocolError(
+      'bad_version',
+      `MTA offers milter protocol version ${offer.version}; at least ${SMFI_MIN_VERSION} is needed`,
+      SMFIC.OPTNEG,
+    );
   }
   const version = Math.min(offer.version, SMFI_VERSION);
   const offeredActions = offer.actions === 0 ? SMFI_V1_ACTS : offer.actions;
@@ -92,11 +118,20 @@ export function negotiate(
 
   const macros = new Map<number, string>();
   if (version >= 6 && (offeredActions & SMFIF.SETSYMLIST) !== 0) {
-    for (const [stage, names] of Object.entries(needs.macros) as [MacroStage, readonly string[] | undefined][]) {
+    for (const [stage, names] of Object.entries(needs.macros) as [
+      MacroStage,
+      readonly string[] | undefined,
+    ][]) {
       if (names === undefined || names.length === 0) continue;
       macros.set(MACRO_STAGE_IDS[stage], names.slice(0, MAX_MACROS_PER_STAGE).join(' '));
     }
     if (macros.size > 0) actions = (actions | SMFIF.SETSYMLIST) >>> 0;
   }
-  return { kind: 'negotiated', version, actions, protocol, reply: { kind: 'optneg', version, actions, protocol, macros } };
+  return {
+    kind: 'negotiated',
+    version,
+    actions,
+    protocol,
+    reply: { kind: 'optneg', version, actions, protocol, macros },
+  };
 }

@@ -22,7 +22,8 @@ export interface SmtpReply {
   readonly text: string | readonly string[];
 }
 
-export type ReplyTextResult = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly problem: string };
+export type ReplyTextResult =
+  { readonly ok: true; readonly text: string } | { readonly ok: false; readonly problem: string };
 
 const DSN = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
 const FORBIDDEN = /[\r\n\0]/;
@@ -35,9 +36,13 @@ export function buildReplyText(reply: SmtpReply): ReplyTextResult {
   const klass = String(code)[0] as string;
   const dsn = reply.dsn ?? `${klass}.0.0`;
   const m = DSN.exec(dsn);
-  if (m === null) return { ok: false, problem: `enhanced status code ${JSON.stringify(dsn)} is not of the form N.N.N` };
+  if (m === null)
+    return { ok: false, problem: `enhanced status code ${JSON.stringify(dsn)} is not of the form N.N.N` };
   if (m[1] !== klass) {
-    return { ok: false, problem: `enhanced status code ${dsn} does not match the class of reply code ${code}` };
+    return {
+      ok: false,
+      problem: `enhanced status code ${dsn} does not match the class of reply code ${code}`,
+    };
   }
   const lines = typeof reply.text === 'string' ? [reply.text] : reply.text;
   if (lines.length === 0) return { ok: false, problem: 'reply has no text' };
@@ -72,7 +77,10 @@ export function replyTextOrThrow(reply: SmtpReply): string {
  */
 export function sanitiseReplyText(text: string, max = 400): string {
   // eslint-disable-next-line no-control-regex
-  let s = text.replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  let s = text
+    .replace(/[\x00-\x1f\x7f]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
   let budget = Math.min(max, MAX_REPLY_LINE_TEXT);
   let out = '';
   for (const ch of s) {
@@ -86,11 +94,16 @@ export function sanitiseReplyText(text: string, max = 400): string {
 }
 
 /** Parses `550 5.7.1 text` / `550 text` (configuration values) into an SmtpReply. */
-export function parseReplySpec(spec: string): { ok: true; reply: SmtpReply } | { ok: false; problem: string } {
+export function parseReplySpec(
+  spec: string,
+): { ok: true; reply: SmtpReply } | { ok: false; problem: string } {
   const m = /^([0-9]{3})(?:[ -]([0-9]\.[0-9]{1,3}\.[0-9]{1,3}))?(?: (.*))?$/s.exec(spec.trim());
-  if (m === null) return { ok: false, problem: `${JSON.stringify(spec)} is not of the form "550 5.7.1 text"` };
+  if (m === null)
+    return { ok: false, problem: `${JSON.stringify(spec)} is not of the form "550 5.7.1 text"` };
   const reply: SmtpReply =
-    m[2] === undefined ? { code: Number(m[1]), text: m[3] ?? '' } : { code: Number(m[1]), dsn: m[2], text: m[3] ?? '' };
+    m[2] === undefined
+      ? { code: Number(m[1]), text: m[3] ?? '' }
+      : { code: Number(m[1]), dsn: m[2], text: m[3] ?? '' };
   const built = buildReplyText(reply);
   if (!built.ok) return { ok: false, problem: built.problem };
   return { ok: true, reply };

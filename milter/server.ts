@@ -88,11 +88,14 @@ export class MilterServer {
       if (spec.kind === 'unix') server.listen({ path: spec.path, backlog: 511 }, done);
       else server.listen({ host: spec.host, port: spec.port, backlog: 511 }, done);
     });
-    server.on('error', (e) => this.options.log.error({ event: 'listener_error', listen: spec.spec, err: e }, 'listener failed'));
+    server.on('error', (e) =>
+      this.options.log.error({ event: 'listener_error', listen: spec.spec, err: e }, 'listener failed'),
+    );
     this.servers.push(server);
     if (spec.kind === 'unix') {
       await chmod(spec.path, this.options.socketMode);
-      if (this.options.socketGid !== undefined) await chown(spec.path, process.getuid?.() ?? 0, this.options.socketGid);
+      if (this.options.socketGid !== undefined)
+        await chown(spec.path, process.getuid?.() ?? 0, this.options.socketGid);
       this.bound.push(`unix:${spec.path}`);
     } else {
       const a = server.address();
@@ -104,7 +107,11 @@ export class MilterServer {
   private accept(socket: net.Socket): void {
     if (!this.accepting || this.live.size >= this.options.maxConnections) {
       this.options.log.warn(
-        { event: 'connection_refused', reason: this.accepting ? 'max_connections' : 'shutting_down', limit: this.options.maxConnections },
+        {
+          event: 'connection_refused',
+          reason: this.accepting ? 'max_connections' : 'shutting_down',
+          limit: this.options.maxConnections,
+        },
         'connection refused',
       );
       socket.destroy();
@@ -124,7 +131,7 @@ export class MilterServer {
             return;
           }
           socket.cork();
-          for (const p of packets as readonly Buffer[]) socket.write(p);
+          for (const p of packets) socket.write(p);
           socket.uncork();
         },
         close: () => {
@@ -141,7 +148,10 @@ export class MilterServer {
     socket.on('data', (chunk: Buffer) => session.feed(chunk));
     socket.on('end', () => session.end('eof'));
     socket.on('timeout', () => {
-      log.info({ event: 'idle_timeout', timeout_ms: this.options.idleTimeoutMs }, 'MTA silent too long; closing');
+      log.info(
+        { event: 'idle_timeout', timeout_ms: this.options.idleTimeoutMs },
+        'MTA silent too long; closing',
+      );
       session.end('timeout');
       socket.destroy();
     });

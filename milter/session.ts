@@ -21,7 +21,16 @@ import { SMFIF, SMFIC } from './constants.js';
 import { decodeCommand } from './decode.js';
 import { EncodeError, encodeResponse } from './encode.js';
 import { FrameReader } from './frame-reader.js';
-import type { Decision, EomResult, HandlerEvent, HandlerFactory, MessageState, MilterHandler, MtaFlavour, SessionView } from './handler.js';
+import type {
+  Decision,
+  EomResult,
+  HandlerEvent,
+  HandlerFactory,
+  MessageState,
+  MilterHandler,
+  MtaFlavour,
+  SessionView,
+} from './handler.js';
 import { MacroStore } from './macros.js';
 import type { EventStage, PolicyNeeds } from './negotiate.js';
 import { EVENT_BITS, negotiate } from './negotiate.js';
@@ -174,7 +183,9 @@ export class MilterSession implements SessionView {
       return;
     }
     if (this.phase === 'start' && cmd.kind !== 'optneg') {
-      this.protocolFailure(protocolError('out_of_order', `${commandName(code)} before option negotiation`, code));
+      this.protocolFailure(
+        protocolError('out_of_order', `${commandName(code)} before option negotiation`, code),
+      );
       return;
     }
     this.dispatch(cmd);
@@ -183,7 +194,11 @@ export class MilterSession implements SessionView {
   private protocolFailure(err: ProtocolError): void {
     if (this.phase === 'closed') return;
     this.log.warn(
-      { event: 'protocol_error', code: err.code, command: err.command === undefined ? undefined : commandName(err.command) },
+      {
+        event: 'protocol_error',
+        code: err.code,
+        command: err.command === undefined ? undefined : commandName(err.command),
+      },
       err.message,
     );
     this.finish();
@@ -267,7 +282,9 @@ export class MilterSession implements SessionView {
 
   private optneg(cmd: Extract<Command, { kind: 'optneg' }>): void {
     if (this.phase !== 'start') {
-      this.protocolFailure(protocolError('out_of_order', 'second option negotiation on one connection', SMFIC.OPTNEG));
+      this.protocolFailure(
+        protocolError('out_of_order', 'second option negotiation on one connection', SMFIC.OPTNEG),
+      );
       return;
     }
     const needs = this.factory.needs();
@@ -299,7 +316,12 @@ export class MilterSession implements SessionView {
   }
 
   /** Records what the session keeps of an event; returns the handler's view of it. */
-  private record(cmd: Extract<Command, { kind: 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'unknown' }>): HandlerEvent {
+  private record(
+    cmd: Extract<
+      Command,
+      { kind: 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'unknown' }
+    >,
+  ): HandlerEvent {
     if (cmd.kind !== 'header' && cmd.kind !== 'body' && cmd.kind !== 'unknown') {
       this.macros.enterStage(EVENT_BITS[cmd.kind].command);
     }
@@ -351,7 +373,12 @@ export class MilterSession implements SessionView {
     return this.message;
   }
 
-  private event(cmd: Extract<Command, { kind: 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'unknown' }>): void {
+  private event(
+    cmd: Extract<
+      Command,
+      { kind: 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'unknown' }
+    >,
+  ): void {
     const stage = STAGE_OF_COMMAND[cmd.kind] as EventStage;
     const ev = this.record(cmd);
     const owed = this.owesReply(stage);
@@ -404,7 +431,13 @@ export class MilterSession implements SessionView {
     if (owed) {
       this.send(this.replyFor(stage, d));
       // A message-level final verdict before end of message ends the transaction for this milter.
-      if (this.message !== null && stage !== 'rcpt' && stage !== 'connect' && stage !== 'helo' && d.kind !== 'continue') {
+      if (
+        this.message !== null &&
+        stage !== 'rcpt' &&
+        stage !== 'connect' &&
+        stage !== 'helo' &&
+        d.kind !== 'continue'
+      ) {
         this.resetMessage();
       }
     }

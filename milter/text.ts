@@ -2,7 +2,6 @@
 // addresses as text, not as latin1 mojibake. Display only; the protocol keeps the bytes.
 
 export function displayText(s: string): string {
-  // eslint-disable-next-line no-control-regex
   if (!/[\x80-\xff]/.test(s)) return s;
   return Buffer.from(s, 'latin1').toString('utf8');
 }

@@ -21,7 +21,7 @@ export class AddHeader implements Check {
   run(input: PolicyInput, _budget: CheckBudget): CheckResult {
     const value = this.template.replace(/\{(version|mta_host|queue_id)\}/g, (_m, field: string) => {
       const v = field === 'version' ? this.version : input.macro(field === 'mta_host' ? 'j' : 'i');
-      // eslint-disable-next-line no-control-regex
+
       return (v ?? 'unknown').replace(/[\r\n\0]/g, ' ');
     });
     return { kind: 'pass', addHeaders: [{ name: this.header, value }] };

@@ -44,7 +44,8 @@ function prefixNetwork(word: string): Network | null {
   }
   if (word.slice(0, 5).toLowerCase() === 'ipv6:') {
     const groups = word.slice(5).split(':');
-    if (groups.length === 0 || groups.length > 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return null;
+    if (groups.length === 0 || groups.length > 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g)))
+      return null;
     const bits = groups.length * 16;
     const full = [...groups, ...new Array<string>(8 - groups.length).fill('0')].join(':');
     const ip = parseIp(full);
@@ -53,7 +54,11 @@ function prefixNetwork(word: string): Network | null {
   return null;
 }
 
-export function parseDomainList(text: string, file: string, options: { lineLabel?: 'line' | 'entry' } = {}): DomainListResult {
+export function parseDomainList(
+  text: string,
+  file: string,
+  options: { lineLabel?: 'line' | 'entry' } = {},
+): DomainListResult {
   const entries: DomainEntry[] = [];
   const errors: string[] = [];
   const lines = text.split('\n');

@@ -12,11 +12,24 @@
 // check returns a Promise. Called by the daemon's policy adapter once per stage event.
 
 import type { SmtpReply } from '../milter/reply-text.js';
-import type { Check, CheckBudget, CheckResult, HeaderAddition, OnError, PolicyInput, PolicyStage, Verdict } from './check.js';
+import type {
+  Check,
+  CheckBudget,
+  CheckResult,
+  HeaderAddition,
+  OnError,
+  PolicyInput,
+  PolicyStage,
+  Verdict,
+} from './check.js';
 import { POLICY_STAGES } from './check.js';
 
 /** sendmail's reply for a temporary lookup failure (access map), used for deferred errors. */
-export const DEFER_REPLY: SmtpReply = { code: 451, dsn: '4.3.0', text: 'Temporary system failure. Please try again later.' };
+export const DEFER_REPLY: SmtpReply = {
+  code: 451,
+  dsn: '4.3.0',
+  text: 'Temporary system failure. Please try again later.',
+};
 
 export interface TraceEntry {
   readonly check: string;
@@ -43,7 +56,13 @@ export interface EngineOptions {
   readonly stageBudgetMs: number;
 }
 
-const EMPTY: StageOutcome = Object.freeze({ verdict: null, decidedBy: null, reason: null, trace: [], addHeaders: [] });
+const EMPTY: StageOutcome = Object.freeze({
+  verdict: null,
+  decidedBy: null,
+  reason: null,
+  trace: [],
+  addHeaders: [],
+});
 
 class LazyBudget implements CheckBudget {
   private controller: AbortController | null = null;
@@ -74,7 +93,8 @@ class StageRun {
     switch (r.kind) {
       case 'pass':
         if (r.reason !== undefined) this.trace.push({ check: check.name, result: 'pass', reason: r.reason });
-        if (r.addHeaders !== undefined && r.addHeaders.length > 0) (this.addHeaders ??= []).push(...r.addHeaders);
+        if (r.addHeaders !== undefined && r.addHeaders.length > 0)
+          (this.addHeaders ??= []).push(...r.addHeaders);
         return false;
       case 'skip':
         this.trace.push({ check: check.name, result: 'skip', reason: r.reason });
@@ -83,7 +103,8 @@ class StageRun {
         this.trace.push({ check: check.name, result: 'error', reason: r.error });
         return this.onError(check.name, check.onError, r.error);
       case 'hit': {
-        const reply = r.verdict.action === 'reject' || r.verdict.action === 'tempfail' ? r.verdict.reply : undefined;
+        const reply =
+          r.verdict.action === 'reject' || r.verdict.action === 'tempfail' ? r.verdict.reply : undefined;
         if (check.mode === 'observe' || this.observeAll) {
           this.trace.push({
             check: check.name,
@@ -94,7 +115,13 @@ class StageRun {
           });
           return false;
         }
-        this.trace.push({ check: check.name, result: 'hit', reason: r.reason, action: r.verdict.action, ...(reply === undefined ? {} : { reply }) });
+        this.trace.push({
+          check: check.name,
+          result: 'hit',
+          reason: r.reason,
+          action: r.verdict.action,
+          ...(reply === undefined ? {} : { reply }),
+        });
         this.verdict = r.verdict;
         this.decidedBy = check.name;
         this.reason = r.reason;
@@ -120,12 +147,22 @@ class StageRun {
   }
 
   finish(): StageOutcome {
-    if (this.deferred !== null && !this.observeAll && (this.verdict === null || this.verdict.action === 'ok')) {
+    if (
+      this.deferred !== null &&
+      !this.observeAll &&
+      (this.verdict === null || this.verdict.action === 'ok')
+    ) {
       this.verdict = { action: 'tempfail', reply: DEFER_REPLY };
       this.decidedBy = this.deferred.check;
       this.reason = `defer_if_permit: ${this.deferred.check} failed: ${this.deferred.error}`;
     }
-    return { verdict: this.verdict, decidedBy: this.decidedBy, reason: this.reason, trace: this.trace, addHeaders: this.addHeaders ?? [] };
+    return {
+      verdict: this.verdict,
+      decidedBy: this.decidedBy,
+      reason: this.reason,
+      trace: this.trace,
+      addHeaders: this.addHeaders ?? [],
+    };
   }
 }
 
@@ -153,7 +190,12 @@ export class PolicyEngine {
     return this.runFrom(list, 0, new StageRun(this.options.observe), input);
   }
 
-  private runFrom(list: readonly Check[], start: number, run: StageRun, input: PolicyInput): StageOutcome | Promise<StageOutcome> {
+  private runFrom(
+    list: readonly Check[],
+    start: number,
+    run: StageRun,
+    input: PolicyInput,
+  ): StageOutcome | Promise<StageOutcome> {
     for (let i = start; i < list.length; i++) {
       const check = list[i] as Check;
       const budget = new LazyBudget(check.budgetMs);
@@ -181,7 +223,12 @@ export class PolicyEngine {
     if (run.deadline === 0) run.deadline = now + this.options.stageBudgetMs;
     const limit = Math.max(0, Math.min(budget.ms, run.deadline - now));
     const check = list[index] as Check;
-    const r = await withTimeout(pending, limit, budget, check.budgetMs <= run.deadline - now ? 'check budget' : 'stage budget');
+    const r = await withTimeout(
+      pending,
+      limit,
+      budget,
+      check.budgetMs <= run.deadline - now ? 'check budget' : 'stage budget',
+    );
     if (run.apply(check, r)) return run.finish();
     return this.runFrom(list, index + 1, run, input);
   }
@@ -191,7 +238,12 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function withTimeout(p: Promise<CheckResult>, ms: number, budget: LazyBudget, which: string): Promise<CheckResult> {
+function withTimeout(
+  p: Promise<CheckResult>,
+  ms: number,
+  budget: LazyBudget,
+  which: string,
+): Promise<CheckResult> {
   return new Promise<CheckResult>((resolve) => {
     const timer = setTimeout(() => {
       budget.abort(`${which} of ${ms} ms exhausted`);

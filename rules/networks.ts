@@ -13,14 +13,16 @@ export interface Network {
   readonly bits: number;
 }
 
-export type NetworkResult = { readonly ok: true; readonly network: Network } | { readonly ok: false; readonly problem: string };
+export type NetworkResult =
+  { readonly ok: true; readonly network: Network } | { readonly ok: false; readonly problem: string };
 
 export function parseNetwork(text: string): NetworkResult {
   const t = text.trim();
   const slash = t.indexOf('/');
   const addrPart = slash < 0 ? t : t.slice(0, slash);
   const ip = parseIp(addrPart);
-  if (ip === null) return { ok: false, problem: `${JSON.stringify(text)} is not an IP address or CIDR network` };
+  if (ip === null)
+    return { ok: false, problem: `${JSON.stringify(text)} is not an IP address or CIDR network` };
   const max = ip.kind() === 'ipv4' ? 32 : 128;
   let bits = max;
   if (slash >= 0) {

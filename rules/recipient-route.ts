@@ -111,5 +111,10 @@ export function recipientRoute(raw: string): RecipientRoute {
     }
     break;
   }
-  return { address, localPart: local, hosts, destination: hosts.length > 0 ? (hosts[hosts.length - 1] as string) : null };
+  return {
+    address,
+    localPart: local,
+    hosts,
+    destination: hosts.length > 0 ? (hosts[hosts.length - 1] as string) : null,
+  };
 }

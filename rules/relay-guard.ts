@@ -9,7 +9,15 @@
 // Runs at RCPT; pure and synchronous.
 
 import type { SmtpReply } from '../milter/reply-text.js';
-import type { Check, CheckBudget, CheckMode, CheckResult, ClientFacts, OnError, PolicyInput } from './check.js';
+import type {
+  Check,
+  CheckBudget,
+  CheckMode,
+  CheckResult,
+  ClientFacts,
+  OnError,
+  PolicyInput,
+} from './check.js';
 import type { DomainSet } from './domain-set.js';
 import type { Network } from './networks.js';
 import { findNetwork } from './networks.js';
@@ -60,7 +68,11 @@ export class RelayGuard implements Check {
   }
 
   /** The first host of the route that is neither local nor relayable, or null if all are. */
-  remoteHost(recipient: string): { remote: string | null; route: ReturnType<typeof recipientRoute>; via: string | null } {
+  remoteHost(recipient: string): {
+    remote: string | null;
+    route: ReturnType<typeof recipientRoute>;
+    via: string | null;
+  } {
     const route = recipientRoute(recipient);
     if (route.address === '') return { remote: '', route, via: null };
     let via: string | null = null;
@@ -86,8 +98,16 @@ export class RelayGuard implements Check {
     if (remote === null) return { kind: 'pass', reason: via ?? 'local' };
     const permission = relayPermission(input.client, input.macro('auth_authen'), this.options);
     if (permission !== null) return { kind: 'pass', reason: `may relay: ${permission}` };
-    const what = remote === '' ? 'empty recipient address' : `${JSON.stringify(remote)} is not a local or relay domain`;
-    const dest = route.destination !== null && route.destination !== remote ? ` (final destination ${route.destination})` : '';
-    return { kind: 'hit', verdict: { action: 'reject', reply: this.options.reply }, reason: `${what}${dest}` };
+    const what =
+      remote === '' ? 'empty recipient address' : `${JSON.stringify(remote)} is not a local or relay domain`;
+    const dest =
+      route.destination !== null && route.destination !== remote
+        ? ` (final destination ${route.destination})`
+        : '';
+    return {
+      kind: 'hit',
+      verdict: { action: 'reject', reply: this.options.reply },
+      reason: `${what}${dest}`,
+    };
   }
 }

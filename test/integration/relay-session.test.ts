@@ -7,17 +7,33 @@ import { FakeMta, POSTFIX_OFFER } from '../support/fake-mta.js';
 import type { TestServer } from '../support/test-server.js';
 import { startTestServer } from '../support/test-server.js';
 
-const POSTFIX_CONNECT_MACROS = { j: 'postfix.example.test', _: 'unknown [192.0.2.9]', v: 'Postfix 3.7.11', '{daemon_name}': 'postfix.example.test' };
+const POSTFIX_CONNECT_MACROS = {
+  j: 'postfix.example.test',
+  _: 'unknown [192.0.2.9]',
+  v: 'Postfix 3.7.11',
+  '{daemon_name}': 'postfix.example.test',
+};
 
-async function openSession(ts: TestServer, opts: { postfix?: boolean; client?: string; auth?: string } = {}): Promise<FakeMta> {
+async function openSession(
+  ts: TestServer,
+  opts: { postfix?: boolean; client?: string; auth?: string } = {},
+): Promise<FakeMta> {
   const mta = await FakeMta.connect(ts.target);
   await mta.negotiate();
   const client = opts.client ?? '192.0.2.9';
-  mta.macro('C', opts.postfix === false ? { j: 'sendmail.example.test', _: `[${client}]` } : POSTFIX_CONNECT_MACROS);
+  mta.macro(
+    'C',
+    opts.postfix === false ? { j: 'sendmail.example.test', _: `[${client}]` } : POSTFIX_CONNECT_MACROS,
+  );
   mta.send({ kind: 'connect', hostname: `[${client}]`, family: 'inet4', port: 40000, address: client });
   mta.macro('H', {});
   mta.send({ kind: 'helo', helo: 'client.example' });
-  mta.macro('M', opts.auth === undefined ? { '{mail_addr}': 'a@client.example' } : { '{auth_authen}': opts.auth, '{auth_type}': 'PLAIN' });
+  mta.macro(
+    'M',
+    opts.auth === undefined
+      ? { '{mail_addr}': 'a@client.example' }
+      : { '{auth_authen}': opts.auth, '{auth_type}': 'PLAIN' },
+  );
   mta.send({ kind: 'mail', sender: '<a@client.example>', args: ['SIZE=100'] });
   return mta;
 }
@@ -37,7 +53,16 @@ describe('relay guard over the milter protocol', () => {
     assert.equal(reply.version, 6);
     assert.equal(reply.actions, SMFIF.ADDHDRS | SMFIF.SETSYMLIST);
     const p = reply.protocol;
-    for (const bit of [SMFIP.NR_CONN, SMFIP.NR_HELO, SMFIP.NR_MAIL, SMFIP.NODATA, SMFIP.NOHDRS, SMFIP.NOEOH, SMFIP.NOBODY, SMFIP.NOUNKNOWN]) {
+    for (const bit of [
+      SMFIP.NR_CONN,
+      SMFIP.NR_HELO,
+      SMFIP.NR_MAIL,
+      SMFIP.NODATA,
+      SMFIP.NOHDRS,
+      SMFIP.NOEOH,
+      SMFIP.NOBODY,
+      SMFIP.NOUNKNOWN,
+    ]) {
       assert.ok((p & bit) !== 0, `bit 0x${bit.toString(16)} requested`);
     }
     for (const bit of [SMFIP.NORCPT, SMFIP.NR_RCPT, SMFIP.NOCONNECT, SMFIP.NOMAIL]) assert.equal(p & bit, 0);
@@ -57,7 +82,13 @@ describe('relay guard over the milter protocol', () => {
     mta.macro('N', { i: 'ABC123' });
     const { modifications, final } = await mta.eom();
     assert.deepEqual(final, { kind: 'continue' });
-    assert.deepEqual(modifications, [{ kind: 'addHeader', name: 'X-Milter-Policy', value: 'milter-policy 0.1.0 on postfix.example.test q=ABC123' }]);
+    assert.deepEqual(modifications, [
+      {
+        kind: 'addHeader',
+        name: 'X-Milter-Policy',
+        value: 'milter-policy 0.1.0 on postfix.example.test q=ABC123',
+      },
+    ]);
     mta.send({ kind: 'abort' });
     mta.send({ kind: 'quit' });
     await mta.closed;
@@ -83,10 +114,14 @@ describe('relay guard over the milter protocol', () => {
 
   it('lets trusted networks and authenticated clients relay', async () => {
     const trusted = await openSession(ts, { client: '10.1.2.3' });
-    assert.deepEqual(await trusted.request({ kind: 'rcpt', recipient: '<x@other.invalid>', args: [] }), { kind: 'continue' });
+    assert.deepEqual(await trusted.request({ kind: 'rcpt', recipient: '<x@other.invalid>', args: [] }), {
+      kind: 'continue',
+    });
     trusted.close();
     const authed = await openSession(ts, { auth: 'alice' });
-    assert.deepEqual(await authed.request({ kind: 'rcpt', recipient: '<x@other.invalid>', args: [] }), { kind: 'continue' });
+    assert.deepEqual(await authed.request({ kind: 'rcpt', recipient: '<x@other.invalid>', args: [] }), {
+      kind: 'continue',
+    });
     authed.close();
   });
 
@@ -97,7 +132,9 @@ describe('relay guard over the milter protocol', () => {
     mta.send({ kind: 'helo', helo: 'x' });
     mta.send({ kind: 'mail', sender: '<a@b.example>', args: [] });
     assert.ok(await mta.silent(50), 'no reply to NR commands');
-    assert.deepEqual(await mta.request({ kind: 'rcpt', recipient: '<postmaster@example.test>', args: [] }), { kind: 'continue' });
+    assert.deepEqual(await mta.request({ kind: 'rcpt', recipient: '<postmaster@example.test>', args: [] }), {
+      kind: 'continue',
+    });
     mta.close();
   });
 });

@@ -39,7 +39,10 @@ export class FakeMta {
 
   static connect(target: Target): Promise<FakeMta> {
     return new Promise((resolve, reject) => {
-      const s = 'path' in target ? net.connect({ path: target.path }) : net.connect({ host: target.host, port: target.port });
+      const s =
+        'path' in target
+          ? net.connect({ path: target.path })
+          : net.connect({ host: target.host, port: target.port });
       s.once('connect', () => resolve(new FakeMta(s)));
       s.once('error', reject);
     });
@@ -96,7 +99,9 @@ export class FakeMta {
     }
   }
 
-  async negotiate(offer: { version: number; actions: number; protocol: number } = POSTFIX_OFFER): Promise<OptnegReply> {
+  async negotiate(
+    offer: { version: number; actions: number; protocol: number } = POSTFIX_OFFER,
+  ): Promise<OptnegReply> {
     const r = await this.request({ kind: 'optneg', ...offer });
     if (r.kind !== 'optneg') throw new Error(`expected an optneg reply, got ${r.kind}`);
     return r;
@@ -108,7 +113,8 @@ export class FakeMta {
     const modifications: Response[] = [];
     for (;;) {
       const r = await this.next();
-      if (['continue', 'accept', 'reject', 'tempfail', 'discard', 'replycode'].includes(r.kind)) return { modifications, final: r };
+      if (['continue', 'accept', 'reject', 'tempfail', 'discard', 'replycode'].includes(r.kind))
+        return { modifications, final: r };
       if (r.kind !== 'progress') modifications.push(r);
     }
   }

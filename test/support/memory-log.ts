@@ -34,7 +34,11 @@ export class MemoryLog implements ServerLog {
     return this.lines.filter((l) => l.event === name);
   }
   /** Resolves when a line with this event (and predicate) is logged. */
-  async waitFor(name: string, pred: (l: LogLine) => boolean = () => true, timeoutMs = 2000): Promise<LogLine> {
+  async waitFor(
+    name: string,
+    pred: (l: LogLine) => boolean = () => true,
+    timeoutMs = 2000,
+  ): Promise<LogLine> {
     const start = Date.now();
     for (;;) {
       const hit = this.lines.find((l) => l.event === name && pred(l));

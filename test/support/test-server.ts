@@ -37,7 +37,13 @@ export interface TestServer {
 
 export async function startTestServer(
   yaml: string = BASE_CONFIG,
-  options: { unix?: boolean; maxPayload?: number; maxConnections?: number; idleTimeoutMs?: number; socketMode?: number } = {},
+  options: {
+    unix?: boolean;
+    maxPayload?: number;
+    maxConnections?: number;
+    idleTimeoutMs?: number;
+    socketMode?: number;
+  } = {},
 ): Promise<TestServer> {
   let runtime = await runtimeFrom(yaml);
   const log = new MemoryLog();
@@ -72,7 +78,9 @@ export async function startTestServer(
   await server.start();
   const addr = server.addresses[0] as string;
   const target: Target =
-    listen.kind === 'unix' ? { path: listen.path } : { host: '127.0.0.1', port: Number(/^inet:(\d+)@/.exec(addr)?.[1]) };
+    listen.kind === 'unix'
+      ? { path: listen.path }
+      : { host: '127.0.0.1', port: Number(/^inet:(\d+)@/.exec(addr)?.[1]) };
   return {
     server,
     log,
