@@ -1,0 +1,896 @@
+// The benchmark driver behind `npm run bench` (compiled to dist/bench/run.js). It builds the C
+// reference milter and the load generator (bench/c/*.c -> bench/c/build/, gcc + Debian's
+// libmilter), then for each concurrency level measures, one fresh process at a time:
+//   lean  libmilter null milter asking for the same protocol bits as milter-policy,
+//   full  libmilter null milter with every callback and no NO/NR bits,
+//   ours  `node dist/cli/main.js serve` on bench/milter-policy-bench.yaml (relay guard enforcing,
+//         decisions logged to a file),
+// samples each milter's CPU from /proc/PID/stat, cross-checks the milter's own counters against
+// what the load generator sent, and writes docs/benchmarks.md and docs/benchmarks.json itself:
+// those two files are never edited by hand.
+//
+// Options (flags win over environment variables):
+//   --duration SEC   BENCH_DURATION     measured seconds per run (default 10)
+//   --warmup SEC     BENCH_WARMUP       warm-up seconds before that (default 2)
+//   --concurrency L  BENCH_CONCURRENCY  comma-separated levels (default 1,8,64,256)
+//   --targets L      BENCH_TARGETS      comma-separated subset of lean,full,ours (default all)
+//   --out DIR        BENCH_OUT          where the two reports go (default docs)
+//   --quick                             --duration 2 --warmup 1 (a smoke run)
+//   -- ARGS...                          passed to every loadgen run (e.g. --messages-per-connection 5)
+// Failure: exit 1 when the C programs do not build, a milter does not start, or the load generator
+// produces no result; exit 2 when everything ran but a milter committed protocol errors (the
+// reports are written first, with the errors in them); 0 otherwise.
+
+import { spawn, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const cDir = path.join(root, 'bench', 'c');
+const buildDir = path.join(cDir, 'build');
+const nullMilterBin = path.join(buildDir, 'null-milter');
+const loadgenBin = path.join(buildDir, 'loadgen');
+const daemonMain = path.join(root, 'dist', 'cli', 'main.js');
+const configTemplate = path.join(root, 'bench', 'milter-policy-bench.yaml');
+
+type TargetName = 'lean' | 'full' | 'ours';
+const ALL_TARGETS: readonly TargetName[] = ['lean', 'full', 'ours'];
+const TARGET_LABEL: Record<TargetName, string> = {
+  lean: 'libmilter null (lean)',
+  full: 'libmilter null (full)',
+  ours: 'milter-policy',
+};
+
+interface Options {
+  readonly duration: number;
+  readonly warmup: number;
+  readonly concurrency: readonly number[];
+  readonly targets: readonly TargetName[];
+  readonly out: string;
+  readonly loadgenArgs: readonly string[];
+}
+
+// ---- what the load generator prints (bench/c/loadgen.c, print_results) ----
+
+interface Latency {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+type Stage = 'optneg' | 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'eom';
+
+interface LoadgenResult {
+  readonly messages_per_connection: number;
+  readonly clients: string;
+  readonly recipients: readonly string[];
+  readonly body_bytes: number;
+  readonly headers: number;
+  readonly negotiated: {
+    readonly version: number;
+    readonly actions: string;
+    readonly protocol: string;
+    readonly connections_differing: number;
+    readonly macro_lists: Record<string, string>;
+  } | null;
+  readonly window_s: number;
+  readonly messages: number;
+  readonly messages_per_sec: number;
+  readonly connections: number;
+  readonly latency_us: Record<'message' | Stage, Latency | null>;
+  readonly replies: Record<string, Record<string, number>>;
+  readonly reply_samples: Record<string, string>;
+  readonly modifications: Record<string, number>;
+  readonly modification_samples: Record<string, string>;
+  readonly dispositions: Record<string, number>;
+  readonly errors: {
+    readonly protocol: number;
+    readonly unexpected_reply: number;
+    readonly connect_failed: number;
+    readonly connection_lost: number;
+    readonly timeout: number;
+    readonly total: number;
+    readonly first: string | null;
+  };
+  readonly warnings: Record<string, number | string | null>;
+  readonly totals: {
+    readonly connections: number;
+    readonly negotiated: number;
+    readonly messages: number;
+    readonly unfinished_at_end: number;
+    readonly sent: Record<Exclude<Stage, 'optneg'>, number>;
+  };
+  readonly loadgen_cpu_pct: number;
+}
+
+// ---- one measurement ----
+
+interface CpuUse {
+  /** Average over the measured window, % of one core. */
+  readonly windowPct: number | null;
+  /** Highest 1-second average seen during the run. */
+  readonly peakPct: number | null;
+  readonly peakRssMiB: number | null;
+  readonly peakThreads: number | null;
+}
+
+interface Measurement {
+  readonly target: TargetName;
+  readonly concurrency: number;
+  readonly command: string;
+  readonly listen: string;
+  readonly loadgenCommand: string;
+  readonly loadgenExit: number | null;
+  readonly result: LoadgenResult | null;
+  readonly milterCpu: CpuUse;
+  /** The milter's own view: C counters, or event counts from our daemon's log. */
+  readonly milterCounters: Record<string, number> | null;
+  readonly counterCheck: string;
+  readonly logBytes: number | null;
+  readonly logSamples: readonly string[];
+  readonly milterStderr: string;
+  readonly problem: string | null;
+}
+
+// ---- options ----
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(1);
+}
+
+function positiveNumber(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) fail(`${name} ${JSON.stringify(v)}: expected a number of seconds`);
+  return n;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const env = process.env;
+  let duration =
+    env['BENCH_DURATION'] === undefined ? 10 : positiveNumber('BENCH_DURATION', env['BENCH_DURATION']);
+  let warmup = env['BENCH_WARMUP'] === undefined ? 2 : positiveNumber('BENCH_WARMUP', env['BENCH_WARMUP']);
+  let concurrency = env['BENCH_CONCURRENCY'] ?? '1,8,64,256';
+  let targets = env['BENCH_TARGETS'] ?? ALL_TARGETS.join(',');
+  let out = env['BENCH_OUT'] ?? 'docs';
+  const loadgenArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) fail(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--duration':
+        duration = positiveNumber(a, value());
+        break;
+      case '--warmup':
+        warmup = positiveNumber(a, value());
+        break;
+      case '--concurrency':
+        concurrency = value();
+        break;
+      case '--targets':
+        targets = value();
+        break;
+      case '--out':
+        out = value();
+        break;
+      case '--quick':
+        duration = 2;
+        warmup = 1;
+        break;
+      case '--':
+        loadgenArgs.push(...argv.slice(i + 1));
+        i = argv.length;
+        break;
+      default:
+        fail(`unknown option ${a} (see the header of bench/run.ts)`);
+    }
+  }
+  if (duration < 0.1) fail('--duration must be at least 0.1 s');
+  const levels = concurrency.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 1 || n > 10000)
+      fail(`concurrency ${JSON.stringify(s)}: expected 1..10000`);
+    return n;
+  });
+  const names = targets.split(',').map((s) => {
+    const t = s.trim();
+    if (!(ALL_TARGETS as readonly string[]).includes(t))
+      fail(`target ${JSON.stringify(t)}: expected lean, full or ours`);
+    return t as TargetName;
+  });
+  return { duration, warmup, concurrency: levels, targets: names, out: path.resolve(root, out), loadgenArgs };
+}
+
+/** The command line that reproduces this run. */
+function reproduceCommand(o: Options): string {
+  const parts = [
+    'npm run bench --',
+    `--duration ${o.duration}`,
+    `--warmup ${o.warmup}`,
+    `--concurrency ${o.concurrency.join(',')}`,
+  ];
+  if (o.targets.length !== ALL_TARGETS.length) parts.push(`--targets ${o.targets.join(',')}`);
+  if (path.relative(root, o.out) !== 'docs') parts.push(`--out ${path.relative(root, o.out)}`);
+  if (o.loadgenArgs.length > 0) parts.push('--', ...o.loadgenArgs);
+  return parts.join(' ');
+}
+
+// ---- machine ----
+
+function firstLine(cmd: string, args: readonly string[]): string {
+  try {
+    return (
+      execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .split('\n')[0]
+        ?.trim() ?? ''
+    );
+  } catch {
+    return 'unknown';
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+interface Machine {
+  readonly cores: number;
+  readonly cpuModel: string;
+  readonly memoryGiB: number;
+  readonly node: string;
+  readonly kernel: string;
+  readonly os: string;
+  readonly gcc: string;
+  readonly libmilter: string;
+  readonly openFilesLimit: string;
+  readonly somaxconn: string;
+  readonly tcpTwReuse: string;
+  readonly ephemeralPorts: string;
+}
+
+function machine(): Machine {
+  const cpuinfo = readText('/proc/cpuinfo');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const limits = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readText('/proc/self/limits'));
+  const osName = /^PRETTY_NAME="?([^"\n]+)"?$/m.exec(readText('/etc/os-release'))?.[1] ?? os.type();
+  return {
+    cores: os.cpus().length,
+    cpuModel: model.trim(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+    os: osName,
+    gcc: firstLine('gcc', ['--version']),
+    libmilter: firstLine('dpkg-query', ['-W', '-f=${Version}', 'libmilter-dev']),
+    openFilesLimit: limits === null ? 'unknown' : `${limits[1]} (hard ${limits[2]})`,
+    somaxconn: readText('/proc/sys/net/core/somaxconn').trim(),
+    tcpTwReuse: readText('/proc/sys/net/ipv4/tcp_tw_reuse').trim(),
+    ephemeralPorts: readText('/proc/sys/net/ipv4/ip_local_port_range').trim().replace(/\s+/, '-'),
+  };
+}
+
+const CLK_TCK = Number(firstLine('getconf', ['CLK_TCK'])) || 100;
+const PAGE_SIZE = Number(firstLine('getconf', ['PAGESIZE'])) || 4096;
+
+// ---- processes ----
+
+const live = new Set<ChildProcess>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const c of live) c.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+interface Captured {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+const CAPTURE_LIMIT = 1 << 20;
+
+function run(cmd: string, args: readonly string[]): Captured {
+  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  let err = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    if (out.length < CAPTURE_LIMIT) out += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    err = (err + d).slice(-CAPTURE_LIMIT);
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('error', (e) => {
+      err += `\n${e.message}`;
+      live.delete(child);
+      resolve(null);
+    });
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      resolve(code ?? (signal === null ? null : 128 + (os.constants.signals[signal] ?? 0)));
+    });
+  });
+  return { child, exited, stdout: () => out, stderr: () => err };
+}
+
+async function compile(): Promise<void> {
+  if (!existsSync('/usr/include/libmilter/mfapi.h'))
+    fail('libmilter headers missing: apt-get install libmilter-dev');
+  await mkdir(buildDir, { recursive: true });
+  const jobs: [string, string[]][] = [
+    [nullMilterBin, [path.join(cDir, 'null-milter.c'), '-lmilter', '-lpthread']],
+    [loadgenBin, [path.join(cDir, 'loadgen.c')]],
+  ];
+  for (const [bin, rest] of jobs) {
+    const p = run('gcc', ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', bin, ...rest]);
+    const code = await p.exited;
+    if (code !== 0) fail(`gcc failed for ${path.basename(bin)}:\n${p.stderr()}`);
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => {
+        if (a !== null && typeof a === 'object') resolve(a.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+interface ProcSample {
+  readonly t: number;
+  readonly ticks: number;
+  readonly rssPages: number;
+  readonly threads: number;
+}
+
+function procSample(pid: number): ProcSample | null {
+  const s = readText(`/proc/${pid}/stat`);
+  if (s === '') return null;
+  // fields after "pid (comm) ": state is field 3, so field n is at index n - 3
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return {
+    t: performance.now(),
+    ticks: Number(f[11]) + Number(f[12]),
+    rssPages: Number(f[21]),
+    threads: Number(f[17]),
+  };
+}
+
+interface StartedMilter {
+  readonly proc: Captured;
+  readonly pid: number;
+  readonly listen: string;
+  readonly command: string;
+  readonly logFile: string | null;
+}
+
+function hasStarted(text: string): boolean {
+  return /"event"\s*:\s*"started"/.test(text);
+}
+
+async function startMilter(target: TargetName, tmp: string): Promise<StartedMilter> {
+  let lastProblem = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const listen = `inet:${port}@127.0.0.1`;
+    let cmd: string;
+    let args: string[];
+    let logFile: string | null = null;
+    if (target === 'ours') {
+      const config = parseYaml(await readFile(configTemplate, 'utf8')) as Record<string, unknown>;
+      logFile = path.join(tmp, `milter-policy-${port}.log`);
+      const log = (config['log'] ?? {}) as Record<string, unknown>;
+      config['listen'] = [listen];
+      config['log'] = { ...log, file: logFile };
+      const configFile = path.join(tmp, 'milter-policy-bench.yaml');
+      await writeFile(configFile, stringifyYaml(config));
+      cmd = process.execPath;
+      args = [path.relative(root, daemonMain), 'serve', '--config', configFile];
+    } else {
+      cmd = nullMilterBin;
+      args = target === 'full' ? ['-f', '-p', listen] : ['-p', listen];
+    }
+    const shown =
+      target === 'ours' ? [...args.slice(0, -1), `<copy of ${path.relative(root, configTemplate)}>`] : args;
+    const command = [cmd === process.execPath ? 'node' : path.relative(root, cmd), ...shown].join(' ');
+    const proc = run(cmd, args);
+    const deadline = performance.now() + 20_000;
+    let exitCode: number | null | undefined;
+    void proc.exited.then((c) => {
+      exitCode = c;
+    });
+    for (;;) {
+      if (hasStarted(proc.stdout()) || (logFile !== null && hasStarted(readText(logFile)))) {
+        const pid = proc.child.pid;
+        if (pid === undefined) break;
+        return { proc, pid, listen, command, logFile };
+      }
+      if (exitCode !== undefined || performance.now() > deadline) break;
+      await sleep(50);
+    }
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+    lastProblem = `${command}: ${exitCode === undefined ? 'no "started" event within 20 s' : `exited with ${String(exitCode)}`}\n${proc.stderr().slice(-2000)}`;
+    if (!/EADDRINUSE|in use|cannot listen/i.test(lastProblem)) break;
+  }
+  fail(`cannot start the ${TARGET_LABEL[target]} milter: ${lastProblem}`);
+}
+
+async function stopMilter(m: StartedMilter): Promise<number | null> {
+  m.proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => m.proc.child.kill('SIGKILL'), 15_000);
+  const code = await m.proc.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** Counts log lines by `event`, and keeps the first warnings and errors. */
+async function analyseLog(
+  file: string,
+): Promise<{ counts: Record<string, number>; bytes: number; samples: string[] }> {
+  const counts: Record<string, number> = {};
+  const samples: string[] = [];
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return { counts, bytes: 0, samples };
+  }
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let rec: { event?: unknown; level?: unknown };
+    try {
+      rec = JSON.parse(line) as { event?: unknown; level?: unknown };
+    } catch {
+      counts['(not JSON)'] = (counts['(not JSON)'] ?? 0) + 1;
+      continue;
+    }
+    const ev = typeof rec.event === 'string' ? rec.event : '(no event)';
+    counts[ev] = (counts[ev] ?? 0) + 1;
+    const level = typeof rec.level === 'string' ? rec.level : '';
+    if ((level === 'warn' || level === 'error' || level === 'fatal') && samples.length < 5)
+      samples.push(line.slice(0, 600));
+  }
+  return { counts, bytes: Buffer.byteLength(text), samples };
+}
+
+function cpuUse(
+  samples: readonly ProcSample[],
+  windowStart: ProcSample | null,
+  windowEnd: ProcSample | null,
+): CpuUse {
+  const pct = (a: ProcSample, b: ProcSample): number =>
+    ((b.ticks - a.ticks) / CLK_TCK / ((b.t - a.t) / 1000)) * 100;
+  let peak: number | null = null;
+  for (let i = 0, j = 0; i < samples.length; i++) {
+    const b = samples[i] as ProcSample;
+    while (j < i && b.t - (samples[j] as ProcSample).t > 1000) j++;
+    const a = samples[j > 0 ? j - 1 : 0] as ProcSample;
+    if (b.t - a.t >= 900) peak = Math.max(peak ?? 0, pct(a, b));
+  }
+  return {
+    windowPct:
+      windowStart !== null && windowEnd !== null && windowEnd.t > windowStart.t
+        ? pct(windowStart, windowEnd)
+        : null,
+    peakPct: peak,
+    peakRssMiB:
+      samples.length === 0 ? null : (Math.max(...samples.map((s) => s.rssPages)) * PAGE_SIZE) / 2 ** 20,
+    peakThreads: samples.length === 0 ? null : Math.max(...samples.map((s) => s.threads)),
+  };
+}
+
+function counterCheck(
+  target: TargetName,
+  r: LoadgenResult | null,
+  counters: Record<string, number> | null,
+): string {
+  if (r === null) return 'no load generator result';
+  if (counters === null) return target === 'ours' ? 'no log' : 'no counters printed at exit';
+  const sent = r.totals.sent;
+  if (target === 'ours') {
+    const decisions = counters['decision'] ?? 0;
+    const errors = (counters['protocol_error'] ?? 0) + (counters['handler_error'] ?? 0);
+    return `${decisions} decision log lines for ${r.totals.messages} messages / ${sent.rcpt} recipients; ${errors} protocol/handler error lines`;
+  }
+  const pairs: [string, number][] = [
+    ['negotiate', r.totals.negotiated],
+    ['connect', sent.connect],
+    ['envrcpt', sent.rcpt],
+    ['eom', sent.eom],
+  ];
+  const bad = pairs
+    .filter(([k, v]) => counters[k] !== v)
+    .map(([k, v]) => `${k}: milter ${counters[k] ?? '?'} vs sent ${v}`);
+  return bad.length === 0 ? `ok (milter saw ${sent.eom} EOMs = sent)` : `MISMATCH ${bad.join(', ')}`;
+}
+
+async function measure(
+  target: TargetName,
+  concurrency: number,
+  o: Options,
+  tmp: string,
+): Promise<Measurement> {
+  const m = await startMilter(target, tmp);
+  const args = [
+    '--target',
+    m.listen,
+    '--concurrency',
+    String(concurrency),
+    '--duration',
+    String(o.duration),
+    '--warmup',
+    String(o.warmup),
+    ...o.loadgenArgs,
+  ];
+  const samples: ProcSample[] = [];
+  const sample = (): ProcSample | null => {
+    const s = procSample(m.pid);
+    if (s !== null) samples.push(s);
+    return s;
+  };
+  sample();
+  const lg = run(loadgenBin, args);
+  let windowStart: ProcSample | null = null;
+  let windowEnd: ProcSample | null = null;
+  const t1 = setTimeout(() => (windowStart = sample()), o.warmup * 1000);
+  const t2 = setTimeout(() => (windowEnd = sample()), (o.warmup + o.duration) * 1000);
+  const tick = setInterval(sample, 250);
+  const loadgenExit = await lg.exited;
+  clearInterval(tick);
+  clearTimeout(t1);
+  clearTimeout(t2);
+  sample();
+
+  let result: LoadgenResult | null = null;
+  let problem: string | null = null;
+  try {
+    result = JSON.parse(lg.stdout()) as LoadgenResult;
+  } catch {
+    problem = `loadgen printed no JSON (exit ${String(loadgenExit)}): ${lg.stderr().slice(-1000)}`;
+  }
+  if (problem === null && loadgenExit !== 0)
+    problem = `loadgen exit ${String(loadgenExit)}: ${result?.errors.first ?? lg.stderr().slice(-500)}`;
+
+  const exit = await stopMilter(m);
+  let counters: Record<string, number> | null = null;
+  let logBytes: number | null = null;
+  let logSamples: string[] = [];
+  if (m.logFile !== null) {
+    const a = await analyseLog(m.logFile);
+    counters = a.counts;
+    logBytes = a.bytes;
+    logSamples = a.samples;
+    await rm(m.logFile, { force: true });
+  } else {
+    const line = m.proc
+      .stdout()
+      .split('\n')
+      .find((l) => /"event":"stopped"/.test(l));
+    if (line !== undefined) counters = (JSON.parse(line) as { counters: Record<string, number> }).counters;
+  }
+  if (exit !== 0 && problem === null) problem = `milter exited with ${String(exit)} after SIGTERM`;
+  return {
+    target,
+    concurrency,
+    command: m.command,
+    listen: m.listen,
+    loadgenCommand: [path.relative(root, loadgenBin), ...args].join(' '),
+    loadgenExit,
+    result,
+    milterCpu: cpuUse(samples, windowStart, windowEnd),
+    milterCounters: counters,
+    counterCheck: counterCheck(target, result, counters),
+    logBytes,
+    logSamples,
+    milterStderr: m.proc.stderr().slice(-2000),
+    problem,
+  };
+}
+
+// ---- reports ----
+
+function ms(us: number | undefined): string {
+  if (us === undefined) return '—';
+  const v = us / 1000;
+  return v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
+}
+
+function pair(l: Latency | null | undefined): string {
+  return l === null || l === undefined ? '—' : `${ms(l.p50)} / ${ms(l.p99)}`;
+}
+
+function pctText(v: number | null | undefined): string {
+  return v === null || v === undefined ? '—' : `${v.toFixed(0)} %`;
+}
+
+function find(all: readonly Measurement[], target: TargetName, c: number): Measurement | undefined {
+  return all.find((m) => m.target === target && m.concurrency === c);
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | null {
+  return a === undefined || b === undefined || b === 0 ? null : a / b;
+}
+
+interface Verdict {
+  readonly text: string;
+  readonly pass: boolean | null;
+}
+
+function verdicts(all: readonly Measurement[]): Verdict[] {
+  const out: Verdict[] = [];
+  const tput = [64, 256].map((c) => ({
+    c,
+    r: ratio(find(all, 'ours', c)?.result?.messages_per_sec, find(all, 'lean', c)?.result?.messages_per_sec),
+  }));
+  const measured = tput.filter((t) => t.r !== null);
+  out.push({
+    text:
+      `Target "at 64 and 256 connections our throughput ≥ 1.0× the reference": ` +
+      (measured.length === 0
+        ? 'not measured'
+        : tput.map((t) => `${t.c}: ${t.r === null ? 'not measured' : `${t.r.toFixed(2)}×`}`).join(', ')),
+    pass: measured.length < 2 ? null : measured.every((t) => (t.r as number) >= 1.0),
+  });
+  const ours = find(all, 'ours', 256)?.result?.latency_us.message?.p99;
+  const ref = find(all, 'lean', 256)?.result?.latency_us.message?.p99;
+  out.push({
+    text:
+      `Target "our p99 whole-message latency at 256 < the reference's": ` +
+      (ours === undefined || ref === undefined ? 'not measured' : `${ms(ours)} ms vs ${ms(ref)} ms`),
+    pass: ours === undefined || ref === undefined ? null : ours < ref,
+  });
+  return out;
+}
+
+function markdown(
+  o: Options,
+  mach: Machine,
+  date: string,
+  all: readonly Measurement[],
+  skipped: readonly string[],
+): string {
+  const L: string[] = [];
+  const lean = all.find((m) => m.target === 'lean' && m.result?.negotiated !== null)?.result?.negotiated;
+  L.push('# Benchmarks');
+  L.push('');
+  L.push(
+    '<!-- Written by bench/run.ts (`npm run bench`); do not edit by hand. Raw data: benchmarks.json. -->',
+  );
+  L.push('');
+  L.push(`Measured ${date}.`);
+  L.push('');
+  L.push('Reproduce (from the repository root):');
+  L.push('');
+  L.push('```sh');
+  L.push(reproduceCommand(o));
+  L.push('```');
+  L.push('');
+  L.push('## Machine');
+  L.push('');
+  L.push(`- ${mach.cores} cores, ${mach.cpuModel}, ${mach.memoryGiB} GiB RAM`);
+  L.push(`- ${mach.os}, ${mach.kernel}`);
+  L.push(`- Node ${mach.node}; ${mach.gcc}; libmilter ${mach.libmilter} (Debian)`);
+  L.push(
+    `- open files ${mach.openFilesLimit}, somaxconn ${mach.somaxconn}, tcp_tw_reuse ${mach.tcpTwReuse}, ephemeral ports ${mach.ephemeralPorts}`,
+  );
+  L.push('- the load generator and the milter share these cores (nothing is pinned)');
+  L.push('');
+  L.push('## Workload');
+  L.push('');
+  const w = all.find((m) => m.result !== null)?.result ?? undefined;
+  const perConn = w?.messages_per_connection ?? 1;
+  L.push(
+    `bench/c/loadgen.c plays Postfix: ${perConn === 1 ? 'one milter connection per message' : `${perConn} messages per milter connection`} ` +
+      `(OPTNEG v6 offering actions 0x1FF and protocol 0x1FFFFF, then the commands the milter did not switch off, each preceded by its \`D\` ` +
+      `macro packet, with the macro lists the milter asked for; ABORT after each message, QUIT), ` +
+      (w === undefined
+        ? ''
+        : `client IPs cycling through ${w.clients} (not a trusted network), recipients ${w.recipients.map((r) => `\`${r}\``).join(', ')}, ` +
+          `${w.headers} headers, a ${w.body_bytes}-byte body. `) +
+      `It keeps N connections busy (closed loop) for ${o.warmup} s of warm-up and ${o.duration} s of measurement per run; ` +
+      `each target runs in a fresh process, one after the other.`,
+  );
+  L.push('');
+  L.push(
+    `- **libmilter null (lean)**: bench/c/null-milter.c, libmilter's thread per connection, continue everything, ` +
+      `asking for the same protocol bits as milter-policy${lean === undefined || lean === null ? '' : ` (negotiated protocol ${lean.protocol})`}: the reference.`,
+  );
+  L.push(
+    '- **libmilter null (full)**: the same with `-f`: every callback, no NO/NR bits, so every command is sent and answered.',
+  );
+  L.push(
+    '- **milter-policy**: `node dist/cli/main.js serve` on bench/milter-policy-bench.yaml: relay guard enforcing, `info` log (one decision line per recipient and per message) written to a file.',
+  );
+  for (const s of skipped) L.push(`- not measured: ${s}`);
+  L.push('');
+  L.push(
+    'Latencies are in milliseconds: whole message = socket connect start → final EOM reply; a stage = write of the batch holding the command → its reply (NR stages have none). ' +
+      'CPU % is of one core: the milter from /proc/PID/stat over the measured window, the load generator from getrusage.',
+  );
+  L.push('');
+  for (const c of o.concurrency) {
+    L.push(`## ${c} concurrent connection${c === 1 ? '' : 's'}`);
+    L.push('');
+    L.push(
+      '| target | msgs/s | ÷ lean | msg p50 | msg p99 | msg max | optneg p50 / p99 | connect p50 / p99 | rcpt p50 / p99 | eom p50 / p99 | milter CPU | loadgen CPU | errors |',
+    );
+    L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    const ref = find(all, 'lean', c)?.result?.messages_per_sec;
+    for (const t of o.targets) {
+      const m = find(all, t, c);
+      if (m === undefined) continue;
+      const r = m.result;
+      if (r === null) {
+        L.push(
+          `| ${TARGET_LABEL[t]} | — | — | — | — | — | — | — | — | — | — | — | ${m.problem ?? 'no result'} |`,
+        );
+        continue;
+      }
+      const q = ratio(r.messages_per_sec, ref);
+      const lat = r.latency_us;
+      L.push(
+        `| ${TARGET_LABEL[t]} | ${r.messages_per_sec.toFixed(0)} | ${q === null ? '—' : `${q.toFixed(2)}×`} | ${ms(lat.message?.p50)} | ${ms(lat.message?.p99)} | ${ms(lat.message?.max)} | ${pair(lat.optneg)} | ${pair(lat.connect)} | ${pair(lat.rcpt)} | ${pair(lat.eom)} | ${pctText(m.milterCpu.windowPct)} | ${pctText(r.loadgen_cpu_pct)} | ${r.errors.total} |`,
+      );
+    }
+    L.push('');
+  }
+  L.push('## Verdicts');
+  L.push('');
+  for (const v of verdicts(all)) L.push(`- ${v.pass === null ? '⏳' : v.pass ? '✅' : '❌'} ${v.text}`);
+  L.push('');
+  L.push('## On the wire');
+  L.push('');
+  for (const t of o.targets) {
+    const ms_ = all.filter((m) => m.target === t);
+    const firstRun = ms_.find((m) => m.result !== null);
+    const first = firstRun?.result;
+    if (firstRun === undefined || first === undefined || first === null) continue;
+    L.push(`### ${TARGET_LABEL[t]}`);
+    L.push('');
+    L.push(`- command: \`${ms_[0]?.command ?? ''}\``);
+    const n = first.negotiated;
+    if (n !== null) {
+      const lists = Object.entries(n.macro_lists).map(([k, v]) => `${k}: \`${v}\``);
+      L.push(
+        `- negotiated: version ${n.version}, actions ${n.actions}, protocol ${n.protocol}${lists.length > 0 ? `, macro lists ${lists.join('; ')}` : ''}`,
+      );
+    }
+    const replies = Object.entries(first.replies)
+      .map(
+        ([stage, codes]) =>
+          `${stage} ${Object.entries(codes)
+            .map(([k, v]) => `${k}×${v}`)
+            .join(' ')}`,
+      )
+      .join('; ');
+    L.push(`- replies at ${firstRun.concurrency} connection(s): ${replies === '' ? 'none' : replies}`);
+    for (const [k, v] of Object.entries(first.reply_samples)) L.push(`- reply text at ${k}: \`${v}\``);
+    for (const [k, v] of Object.entries(first.modification_samples))
+      L.push(
+        `- end-of-message modification \`${k}\`: \`${v}\` (${first.modifications[k] ?? 0} in the window)`,
+      );
+    const errs = ms_.filter((m) => (m.result?.errors.total ?? 0) > 0 || m.problem !== null);
+    for (const m of errs)
+      L.push(
+        `- at ${m.concurrency}: ${m.result === null ? '' : `${m.result.errors.total} error(s) (${m.result.errors.protocol} protocol, ${m.result.errors.unexpected_reply} unexpected replies, ${m.result.errors.connect_failed} connect failures, ${m.result.errors.connection_lost} lost, ${m.result.errors.timeout} timeouts); first: ${m.result.errors.first ?? '—'}`}${m.problem === null ? '' : ` — ${m.problem}`}`,
+      );
+    for (const m of ms_) L.push(`- at ${m.concurrency}: milter's own count: ${m.counterCheck}`);
+    const withLog = ms_.find((m) => m.logBytes !== null && (m.result?.totals.messages ?? 0) > 0);
+    if (withLog?.logBytes !== null && withLog?.logBytes !== undefined && withLog.result !== null)
+      L.push(
+        `- log volume: ${(withLog.logBytes / withLog.result.totals.messages).toFixed(0)} bytes per message`,
+      );
+    const warnLines = ms_.flatMap((m) => m.logSamples).slice(0, 3);
+    for (const w of warnLines) L.push(`- log warning/error: \`${w.replace(/`/g, "'")}\``);
+    L.push('');
+  }
+  return `${L.join('\n')}\n`;
+}
+
+async function formatJson(file: string, value: unknown): Promise<string> {
+  const text = JSON.stringify(value, null, 2);
+  try {
+    const prettier = await import('prettier');
+    const config = (await prettier.resolveConfig(file)) ?? {};
+    return await prettier.format(text, { ...config, parser: 'json' });
+  } catch {
+    return `${text}\n`;
+  }
+}
+
+// ---- main ----
+
+async function main(): Promise<number> {
+  const o = parseOptions(process.argv.slice(2));
+  const mach = machine();
+  await compile();
+  const skipped: string[] = [];
+  let targets = o.targets;
+  if (targets.includes('ours') && !existsSync(daemonMain)) {
+    skipped.push(`milter-policy: ${path.relative(root, daemonMain)} does not exist (run \`npm run build\`)`);
+    targets = targets.filter((t) => t !== 'ours');
+  }
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'milter-bench-'));
+  const all: Measurement[] = [];
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  try {
+    for (const c of o.concurrency) {
+      for (const t of targets) {
+        process.stderr.write(`bench: ${TARGET_LABEL[t]} at ${c} connection(s)... `);
+        const m = await measure(t, c, o, tmp);
+        all.push(m);
+        const r = m.result;
+        process.stderr.write(
+          r === null
+            ? `no result: ${m.problem ?? ''}\n`
+            : `${r.messages_per_sec.toFixed(0)} msgs/s, p99 ${ms(r.latency_us.message?.p99)} ms, milter CPU ${pctText(m.milterCpu.windowPct)}, loadgen CPU ${pctText(r.loadgen_cpu_pct)}, errors ${r.errors.total}${m.problem === null ? '' : ` (${m.problem})`}\n`,
+        );
+        await sleep(1000); // let the previous run's sockets and CPU settle
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+
+  await mkdir(o.out, { recursive: true });
+  const mdFile = path.join(o.out, 'benchmarks.md');
+  const jsonFile = path.join(o.out, 'benchmarks.json');
+  const v = verdicts(all);
+  await writeFile(mdFile, markdown(o, mach, date, all, skipped));
+  await writeFile(
+    jsonFile,
+    await formatJson(jsonFile, {
+      generatedBy: 'bench/run.ts',
+      date,
+      command: reproduceCommand(o),
+      machine: mach,
+      options: { ...o, out: path.relative(root, o.out) },
+      skipped,
+      verdicts: v,
+      measurements: all,
+    }),
+  );
+  const size = (await stat(mdFile)).size;
+  process.stderr.write(
+    `bench: wrote ${path.relative(root, mdFile)} (${size} bytes) and ${path.relative(root, jsonFile)}\n`,
+  );
+  for (const x of v)
+    process.stderr.write(`bench: ${x.pass === null ? 'n/a ' : x.pass ? 'PASS' : 'FAIL'} ${x.text}\n`);
+  return all.some((m) => (m.result?.errors.protocol ?? 0) > 0) ? 2 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    for (const c of live) c.kill('SIGKILL');
+    fail(e instanceof Error ? (e.stack ?? e.message) : String(e));
+  },
+);
