@@ -15,6 +15,8 @@
 //   --concurrency L  BENCH_CONCURRENCY  comma-separated levels (default 1,8,64,256)
 //   --targets L      BENCH_TARGETS      comma-separated subset of lean,full,ours (default all)
 //   --out DIR        BENCH_OUT          where the two reports go (default docs)
+//   --repeat N       BENCH_REPEAT       run the whole matrix N times, interleaved; tables and
+//                                       verdicts show the median of each figure (default 1)
 //   --quick                             --duration 2 --warmup 1 (a smoke run)
 //   -- ARGS...                          passed to every loadgen run (e.g. --messages-per-connection 5)
 // Failure: exit 1 when the C programs do not build, a milter does not start, or the load generator
@@ -53,6 +55,7 @@ interface Options {
   readonly concurrency: readonly number[];
   readonly targets: readonly TargetName[];
   readonly out: string;
+  readonly repeat: number;
   readonly loadgenArgs: readonly string[];
 }
 
@@ -124,15 +127,28 @@ interface CpuUse {
   readonly peakThreads: number | null;
 }
 
+interface SystemCpu {
+  /** Whole machine over the measured window, % of one core (the maximum is cores × 100). */
+  readonly busyPct: number;
+  /** Of that: time the hypervisor gave to someone else, and softirq (loopback networking). */
+  readonly stealPct: number;
+  readonly softirqPct: number;
+  /** Busy time neither the milter nor the load generator accounts for: other processes,
+   *  interrupts, kernel threads. A large value means the run was disturbed. */
+  readonly otherPct: number | null;
+}
+
 interface Measurement {
   readonly target: TargetName;
   readonly concurrency: number;
+  readonly repetition: number;
   readonly command: string;
   readonly listen: string;
   readonly loadgenCommand: string;
   readonly loadgenExit: number | null;
   readonly result: LoadgenResult | null;
   readonly milterCpu: CpuUse;
+  readonly systemCpu: SystemCpu | null;
   /** The milter's own view: C counters, or event counts from our daemon's log. */
   readonly milterCounters: Record<string, number> | null;
   readonly counterCheck: string;
@@ -140,7 +156,18 @@ interface Measurement {
   readonly logSamples: readonly string[];
   readonly milterStderr: string;
   readonly problem: string | null;
+  /** Other work took more than DISTURBED_PCT of a core during the window (after the retries). */
+  readonly disturbed: boolean;
+  /** Measurements of this cell thrown away because they were disturbed. */
+  readonly discarded: number;
 }
+
+/** "Rest of system" CPU above which a measurement is repeated (other sessions share the machine). */
+const DISTURBED_PCT = 25;
+const DISTURBED_RETRIES = 2;
+/** Before each measurement: wait until the machine is this idle (busy % of one core), at most QUIET_WAIT_S. */
+const QUIET_PCT = 20;
+const QUIET_WAIT_S = 180;
 
 // ---- options ----
 
@@ -163,6 +190,7 @@ function parseOptions(argv: readonly string[]): Options {
   let concurrency = env['BENCH_CONCURRENCY'] ?? '1,8,64,256';
   let targets = env['BENCH_TARGETS'] ?? ALL_TARGETS.join(',');
   let out = env['BENCH_OUT'] ?? 'docs';
+  let repeat = env['BENCH_REPEAT'] ?? '1';
   const loadgenArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -186,6 +214,9 @@ function parseOptions(argv: readonly string[]): Options {
         break;
       case '--out':
         out = value();
+        break;
+      case '--repeat':
+        repeat = value();
         break;
       case '--quick':
         duration = 2;
@@ -212,7 +243,18 @@ function parseOptions(argv: readonly string[]): Options {
       fail(`target ${JSON.stringify(t)}: expected lean, full or ours`);
     return t as TargetName;
   });
-  return { duration, warmup, concurrency: levels, targets: names, out: path.resolve(root, out), loadgenArgs };
+  const repeats = Number(repeat);
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 100)
+    fail(`repeat ${JSON.stringify(repeat)}: expected 1..100`);
+  return {
+    duration,
+    warmup,
+    concurrency: levels,
+    targets: names,
+    out: path.resolve(root, out),
+    repeat: repeats,
+    loadgenArgs,
+  };
 }
 
 /** The command line that reproduces this run. */
@@ -224,6 +266,7 @@ function reproduceCommand(o: Options): string {
     `--concurrency ${o.concurrency.join(',')}`,
   ];
   if (o.targets.length !== ALL_TARGETS.length) parts.push(`--targets ${o.targets.join(',')}`);
+  if (o.repeat !== 1) parts.push(`--repeat ${o.repeat}`);
   if (path.relative(root, o.out) !== 'docs') parts.push(`--out ${path.relative(root, o.out)}`);
   if (o.loadgenArgs.length > 0) parts.push('--', ...o.loadgenArgs);
   return parts.join(' ');
@@ -383,6 +426,67 @@ function procSample(pid: number): ProcSample | null {
   };
 }
 
+interface StatSample {
+  readonly t: number;
+  readonly busy: number;
+  readonly steal: number;
+  readonly softirq: number;
+}
+
+/** The aggregate `cpu` line of /proc/stat, in clock ticks. */
+function statSample(): StatSample | null {
+  const line = readText('/proc/stat').split('\n')[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return null;
+  const [user, nice, system, , , irq, softirq, steal] = f as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { t: performance.now(), busy: user + nice + system + irq + softirq + steal, steal, softirq };
+}
+
+function systemCpu(
+  a: StatSample | null,
+  b: StatSample | null,
+  milterPct: number | null,
+  loadgenPct: number | null,
+): SystemCpu | null {
+  if (a === null || b === null || b.t <= a.t) return null;
+  const pct = (d: number): number => (d / CLK_TCK / ((b.t - a.t) / 1000)) * 100;
+  const busyPct = pct(b.busy - a.busy);
+  return {
+    busyPct,
+    stealPct: pct(b.steal - a.steal),
+    softirqPct: pct(b.softirq - a.softirq),
+    otherPct:
+      milterPct === null || loadgenPct === null ? null : Math.max(0, busyPct - milterPct - loadgenPct),
+  };
+}
+
+/** Waits (bounded) until nothing else is keeping the CPUs busy; returns the busy % last seen. */
+async function waitQuiet(): Promise<number> {
+  const deadline = performance.now() + QUIET_WAIT_S * 1000;
+  let said = false;
+  for (;;) {
+    const a = statSample();
+    await sleep(1000);
+    const sys = systemCpu(a, statSample(), null, null);
+    const busy = sys?.busyPct ?? 0;
+    if (busy < QUIET_PCT || performance.now() > deadline) {
+      if (said) process.stderr.write(`(${busy.toFixed(0)} % busy) `);
+      return busy;
+    }
+    if (!said) process.stderr.write(`waiting for the machine to go quiet (${busy.toFixed(0)} % busy)... `);
+    said = true;
+  }
+}
+
 interface StartedMilter {
   readonly proc: Captured;
   readonly pid: number;
@@ -535,6 +639,7 @@ function counterCheck(
 async function measure(
   target: TargetName,
   concurrency: number,
+  repetition: number,
   o: Options,
   tmp: string,
 ): Promise<Measurement> {
@@ -560,8 +665,19 @@ async function measure(
   const lg = run(loadgenBin, args);
   let windowStart: ProcSample | null = null;
   let windowEnd: ProcSample | null = null;
-  const t1 = setTimeout(() => (windowStart = sample()), o.warmup * 1000);
-  const t2 = setTimeout(() => (windowEnd = sample()), (o.warmup + o.duration) * 1000);
+  let statStart: StatSample | null = null;
+  let statEnd: StatSample | null = null;
+  const t1 = setTimeout(() => {
+    windowStart = sample();
+    statStart = statSample();
+  }, o.warmup * 1000);
+  const t2 = setTimeout(
+    () => {
+      windowEnd = sample();
+      statEnd = statSample();
+    },
+    (o.warmup + o.duration) * 1000,
+  );
   const tick = setInterval(sample, 250);
   const loadgenExit = await lg.exited;
   clearInterval(tick);
@@ -597,22 +713,49 @@ async function measure(
     if (line !== undefined) counters = (JSON.parse(line) as { counters: Record<string, number> }).counters;
   }
   if (exit !== 0 && problem === null) problem = `milter exited with ${String(exit)} after SIGTERM`;
+  const milterCpu = cpuUse(samples, windowStart, windowEnd);
   return {
     target,
     concurrency,
+    repetition,
     command: m.command,
     listen: m.listen,
     loadgenCommand: [path.relative(root, loadgenBin), ...args].join(' '),
     loadgenExit,
     result,
-    milterCpu: cpuUse(samples, windowStart, windowEnd),
+    milterCpu,
+    systemCpu: systemCpu(statStart, statEnd, milterCpu.windowPct, result?.loadgen_cpu_pct ?? null),
     milterCounters: counters,
     counterCheck: counterCheck(target, result, counters),
     logBytes,
     logSamples,
     milterStderr: m.proc.stderr().slice(-2000),
     problem,
+    disturbed: false,
+    discarded: 0,
   };
+}
+
+function isDisturbed(m: Measurement): boolean {
+  return (m.systemCpu?.otherPct ?? 0) > DISTURBED_PCT;
+}
+
+/** measure(), waiting for a quiet machine first and repeating a run that other work disturbed. */
+async function measureUndisturbed(
+  target: TargetName,
+  concurrency: number,
+  repetition: number,
+  o: Options,
+  tmp: string,
+): Promise<Measurement> {
+  for (let attempt = 0; ; attempt++) {
+    await waitQuiet();
+    const m = await measure(target, concurrency, repetition, o, tmp);
+    if (!isDisturbed(m)) return { ...m, discarded: attempt };
+    if (attempt >= DISTURBED_RETRIES) return { ...m, disturbed: true, discarded: attempt };
+    process.stderr.write(`disturbed (rest of system ${pctText(m.systemCpu?.otherPct)}), again... `);
+    await sleep(2000);
+  }
 }
 
 // ---- reports ----
@@ -623,16 +766,63 @@ function ms(us: number | undefined): string {
   return v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
 }
 
-function pair(l: Latency | null | undefined): string {
-  return l === null || l === undefined ? '—' : `${ms(l.p50)} / ${ms(l.p99)}`;
+function pair(c: Cell, stage: Stage): string {
+  const p50 = c.lat(stage, 'p50');
+  return p50 === undefined ? '—' : `${ms(p50)} / ${ms(c.lat(stage, 'p99'))}`;
 }
 
 function pctText(v: number | null | undefined): string {
   return v === null || v === undefined ? '—' : `${v.toFixed(0)} %`;
 }
 
-function find(all: readonly Measurement[], target: TargetName, c: number): Measurement | undefined {
-  return all.find((m) => m.target === target && m.concurrency === c);
+function runsOf(all: readonly Measurement[], target: TargetName, c: number): Measurement[] {
+  return all.filter((m) => m.target === target && m.concurrency === c);
+}
+
+function median(values: readonly (number | null | undefined)[]): number | undefined {
+  const v = values
+    .filter((x): x is number => typeof x === 'number' && Number.isFinite(x))
+    .sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid] : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+/** One table cell: every figure is the median over the repetitions of that (target, level). */
+interface Cell {
+  readonly runs: number;
+  readonly withResult: number;
+  readonly msgsPerSec: number | undefined;
+  readonly msgsPerSecMin: number | undefined;
+  readonly msgsPerSecMax: number | undefined;
+  lat(stage: 'message' | Stage, field: keyof Latency): number | undefined;
+  readonly milterCpu: number | undefined;
+  readonly loadgenCpu: number | undefined;
+  readonly otherCpu: number | undefined;
+  readonly errors: number;
+  readonly problems: readonly string[];
+  readonly disturbed: number;
+}
+
+function cell(all: readonly Measurement[], target: TargetName, c: number): Cell | undefined {
+  const runs = runsOf(all, target, c);
+  if (runs.length === 0) return undefined;
+  const results = runs.map((m) => m.result).filter((r): r is LoadgenResult => r !== null);
+  const tput = results.map((r) => r.messages_per_sec);
+  return {
+    runs: runs.length,
+    withResult: results.length,
+    msgsPerSec: median(tput),
+    msgsPerSecMin: tput.length === 0 ? undefined : Math.min(...tput),
+    msgsPerSecMax: tput.length === 0 ? undefined : Math.max(...tput),
+    lat: (stage, field) => median(results.map((r) => r.latency_us[stage]?.[field])),
+    milterCpu: median(runs.map((m) => m.milterCpu.windowPct)),
+    loadgenCpu: median(results.map((r) => r.loadgen_cpu_pct)),
+    otherCpu: median(runs.map((m) => m.systemCpu?.otherPct)),
+    errors: results.reduce((n, r) => n + r.errors.total, 0),
+    problems: runs.flatMap((m) => (m.problem === null ? [] : [m.problem])),
+    disturbed: runs.filter((m) => m.disturbed).length,
+  };
 }
 
 function ratio(a: number | undefined, b: number | undefined): number | null {
@@ -648,7 +838,7 @@ function verdicts(all: readonly Measurement[]): Verdict[] {
   const out: Verdict[] = [];
   const tput = [64, 256].map((c) => ({
     c,
-    r: ratio(find(all, 'ours', c)?.result?.messages_per_sec, find(all, 'lean', c)?.result?.messages_per_sec),
+    r: ratio(cell(all, 'ours', c)?.msgsPerSec, cell(all, 'lean', c)?.msgsPerSec),
   }));
   const measured = tput.filter((t) => t.r !== null);
   out.push({
@@ -659,8 +849,8 @@ function verdicts(all: readonly Measurement[]): Verdict[] {
         : tput.map((t) => `${t.c}: ${t.r === null ? 'not measured' : `${t.r.toFixed(2)}×`}`).join(', ')),
     pass: measured.length < 2 ? null : measured.every((t) => (t.r as number) >= 1.0),
   });
-  const ours = find(all, 'ours', 256)?.result?.latency_us.message?.p99;
-  const ref = find(all, 'lean', 256)?.result?.latency_us.message?.p99;
+  const ours = cell(all, 'ours', 256)?.lat('message', 'p99');
+  const ref = cell(all, 'lean', 256)?.lat('message', 'p99');
   out.push({
     text:
       `Target "our p99 whole-message latency at 256 < the reference's": ` +
@@ -733,31 +923,44 @@ function markdown(
   L.push('');
   L.push(
     'Latencies are in milliseconds: whole message = socket connect start → final EOM reply; a stage = write of the batch holding the command → its reply (NR stages have none). ' +
-      'CPU % is of one core: the milter from /proc/PID/stat over the measured window, the load generator from getrusage.',
+      'CPU % is of one core: the milter from /proc/PID/stat over the measured window, the load generator from getrusage; ' +
+      '"rest of system" is the machine\'s busy time (/proc/stat) minus both: softirq, other processes — a large value means the run was disturbed.',
   );
+  L.push('');
+  L.push(
+    `Before each run the driver waits for the machine to be idle (< ${QUIET_PCT} % of a core busy); a run during which other work took more than ${DISTURBED_PCT} % of a core ("rest of system") is discarded and repeated, up to ${DISTURBED_RETRIES} times; ⚠ marks a cell that stayed disturbed.` +
+      ` This time ${all.reduce((n, m) => n + m.discarded, 0)} run(s) were discarded.`,
+  );
+  L.push('');
+  if (o.repeat > 1)
+    L.push(
+      `Each run was repeated ${o.repeat} times (interleaved); every figure below is the median of the repetitions, the msgs/s range is min–max.`,
+    );
   L.push('');
   for (const c of o.concurrency) {
     L.push(`## ${c} concurrent connection${c === 1 ? '' : 's'}`);
     L.push('');
     L.push(
-      '| target | msgs/s | ÷ lean | msg p50 | msg p99 | msg max | optneg p50 / p99 | connect p50 / p99 | rcpt p50 / p99 | eom p50 / p99 | milter CPU | loadgen CPU | errors |',
+      '| target | msgs/s | ÷ lean | msg p50 | msg p99 | msg max | optneg p50 / p99 | connect p50 / p99 | rcpt p50 / p99 | eom p50 / p99 | milter CPU | loadgen CPU | rest of system | errors |',
     );
-    L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
-    const ref = find(all, 'lean', c)?.result?.messages_per_sec;
+    L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    const ref = cell(all, 'lean', c)?.msgsPerSec;
     for (const t of o.targets) {
-      const m = find(all, t, c);
-      if (m === undefined) continue;
-      const r = m.result;
-      if (r === null) {
+      const x = cell(all, t, c);
+      if (x === undefined) continue;
+      if (x.withResult === 0) {
         L.push(
-          `| ${TARGET_LABEL[t]} | — | — | — | — | — | — | — | — | — | — | — | ${m.problem ?? 'no result'} |`,
+          `| ${TARGET_LABEL[t]} | — | — | — | — | — | — | — | — | — | — | — | — | ${x.problems[0] ?? 'no result'} |`,
         );
         continue;
       }
-      const q = ratio(r.messages_per_sec, ref);
-      const lat = r.latency_us;
+      const q = ratio(x.msgsPerSec, ref);
+      const tput =
+        x.runs > 1 && x.msgsPerSecMin !== undefined && x.msgsPerSecMax !== undefined
+          ? `${(x.msgsPerSec ?? 0).toFixed(0)} (${x.msgsPerSecMin.toFixed(0)}–${x.msgsPerSecMax.toFixed(0)})`
+          : (x.msgsPerSec ?? 0).toFixed(0);
       L.push(
-        `| ${TARGET_LABEL[t]} | ${r.messages_per_sec.toFixed(0)} | ${q === null ? '—' : `${q.toFixed(2)}×`} | ${ms(lat.message?.p50)} | ${ms(lat.message?.p99)} | ${ms(lat.message?.max)} | ${pair(lat.optneg)} | ${pair(lat.connect)} | ${pair(lat.rcpt)} | ${pair(lat.eom)} | ${pctText(m.milterCpu.windowPct)} | ${pctText(r.loadgen_cpu_pct)} | ${r.errors.total} |`,
+        `| ${TARGET_LABEL[t]}${x.disturbed > 0 ? ' ⚠' : ''} | ${tput} | ${q === null ? '—' : `${q.toFixed(2)}×`} | ${ms(x.lat('message', 'p50'))} | ${ms(x.lat('message', 'p99'))} | ${ms(x.lat('message', 'max'))} | ${pair(x, 'optneg')} | ${pair(x, 'connect')} | ${pair(x, 'rcpt')} | ${pair(x, 'eom')} | ${pctText(x.milterCpu)} | ${pctText(x.loadgenCpu)} | ${pctText(x.otherCpu)} | ${x.errors} |`,
       );
     }
     L.push('');
@@ -800,9 +1003,12 @@ function markdown(
     const errs = ms_.filter((m) => (m.result?.errors.total ?? 0) > 0 || m.problem !== null);
     for (const m of errs)
       L.push(
-        `- at ${m.concurrency}: ${m.result === null ? '' : `${m.result.errors.total} error(s) (${m.result.errors.protocol} protocol, ${m.result.errors.unexpected_reply} unexpected replies, ${m.result.errors.connect_failed} connect failures, ${m.result.errors.connection_lost} lost, ${m.result.errors.timeout} timeouts); first: ${m.result.errors.first ?? '—'}`}${m.problem === null ? '' : ` — ${m.problem}`}`,
+        `- at ${m.concurrency}${o.repeat > 1 ? ` (#${m.repetition + 1})` : ''}: ${m.result === null ? '' : `${m.result.errors.total} error(s) (${m.result.errors.protocol} protocol, ${m.result.errors.unexpected_reply} unexpected replies, ${m.result.errors.connect_failed} connect failures, ${m.result.errors.connection_lost} lost, ${m.result.errors.timeout} timeouts); first: ${m.result.errors.first ?? '—'}`}${m.problem === null ? '' : ` — ${m.problem}`}`,
       );
-    for (const m of ms_) L.push(`- at ${m.concurrency}: milter's own count: ${m.counterCheck}`);
+    for (const m of ms_)
+      L.push(
+        `- at ${m.concurrency}${o.repeat > 1 ? ` (#${m.repetition + 1})` : ''}: milter's own count: ${m.counterCheck}`,
+      );
     const withLog = ms_.find((m) => m.logBytes !== null && (m.result?.totals.messages ?? 0) > 0);
     if (withLog?.logBytes !== null && withLog?.logBytes !== undefined && withLog.result !== null)
       L.push(
@@ -842,18 +1048,22 @@ async function main(): Promise<number> {
   const all: Measurement[] = [];
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   try {
-    for (const c of o.concurrency) {
-      for (const t of targets) {
-        process.stderr.write(`bench: ${TARGET_LABEL[t]} at ${c} connection(s)... `);
-        const m = await measure(t, c, o, tmp);
-        all.push(m);
-        const r = m.result;
-        process.stderr.write(
-          r === null
-            ? `no result: ${m.problem ?? ''}\n`
-            : `${r.messages_per_sec.toFixed(0)} msgs/s, p99 ${ms(r.latency_us.message?.p99)} ms, milter CPU ${pctText(m.milterCpu.windowPct)}, loadgen CPU ${pctText(r.loadgen_cpu_pct)}, errors ${r.errors.total}${m.problem === null ? '' : ` (${m.problem})`}\n`,
-        );
-        await sleep(1000); // let the previous run's sockets and CPU settle
+    for (let rep = 0; rep < o.repeat; rep++) {
+      for (const c of o.concurrency) {
+        for (const t of targets) {
+          process.stderr.write(
+            `bench: ${TARGET_LABEL[t]} at ${c} connection(s)${o.repeat > 1 ? ` [${rep + 1}/${o.repeat}]` : ''}... `,
+          );
+          const m = await measureUndisturbed(t, c, rep, o, tmp);
+          all.push(m);
+          const r = m.result;
+          process.stderr.write(
+            r === null
+              ? `no result: ${m.problem ?? ''}\n`
+              : `${r.messages_per_sec.toFixed(0)} msgs/s, p99 ${ms(r.latency_us.message?.p99)} ms, milter CPU ${pctText(m.milterCpu.windowPct)}, loadgen CPU ${pctText(r.loadgen_cpu_pct)}, rest ${pctText(m.systemCpu?.otherPct)}, errors ${r.errors.total}${m.problem === null ? '' : ` (${m.problem})`}\n`,
+          );
+          await sleep(500); // let the previous run's sockets settle
+        }
       }
     }
   } finally {
