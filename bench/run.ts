@@ -797,6 +797,8 @@ interface Cell {
   readonly msgsPerSecMax: number | undefined;
   lat(stage: 'message' | Stage, field: keyof Latency): number | undefined;
   readonly milterCpu: number | undefined;
+  /** Milter CPU time per message, µs. */
+  readonly cpuPerMessage: number | undefined;
   readonly loadgenCpu: number | undefined;
   readonly otherCpu: number | undefined;
   readonly errors: number;
@@ -817,6 +819,13 @@ function cell(all: readonly Measurement[], target: TargetName, c: number): Cell 
     msgsPerSecMax: tput.length === 0 ? undefined : Math.max(...tput),
     lat: (stage, field) => median(results.map((r) => r.latency_us[stage]?.[field])),
     milterCpu: median(runs.map((m) => m.milterCpu.windowPct)),
+    cpuPerMessage: median(
+      runs.map((m) =>
+        m.milterCpu.windowPct === null || m.result === null || m.result.messages_per_sec === 0
+          ? undefined
+          : (m.milterCpu.windowPct / 100 / m.result.messages_per_sec) * 1e6,
+      ),
+    ),
     loadgenCpu: median(results.map((r) => r.loadgen_cpu_pct)),
     otherCpu: median(runs.map((m) => m.systemCpu?.otherPct)),
     errors: results.reduce((n, r) => n + r.errors.total, 0),
@@ -941,16 +950,16 @@ function markdown(
     L.push(`## ${c} concurrent connection${c === 1 ? '' : 's'}`);
     L.push('');
     L.push(
-      '| target | msgs/s | ÷ lean | msg p50 | msg p99 | msg max | optneg p50 / p99 | connect p50 / p99 | rcpt p50 / p99 | eom p50 / p99 | milter CPU | loadgen CPU | rest of system | errors |',
+      '| target | msgs/s | ÷ lean | msg p50 | msg p99 | msg max | optneg p50 / p99 | connect p50 / p99 | rcpt p50 / p99 | eom p50 / p99 | milter CPU | CPU µs/msg | loadgen CPU | rest of system | errors |',
     );
-    L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    L.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     const ref = cell(all, 'lean', c)?.msgsPerSec;
     for (const t of o.targets) {
       const x = cell(all, t, c);
       if (x === undefined) continue;
       if (x.withResult === 0) {
         L.push(
-          `| ${TARGET_LABEL[t]} | — | — | — | — | — | — | — | — | — | — | — | — | ${x.problems[0] ?? 'no result'} |`,
+          `| ${TARGET_LABEL[t]} | — | — | — | — | — | — | — | — | — | — | — | — | — | ${x.problems[0] ?? 'no result'} |`,
         );
         continue;
       }
@@ -960,7 +969,7 @@ function markdown(
           ? `${(x.msgsPerSec ?? 0).toFixed(0)} (${x.msgsPerSecMin.toFixed(0)}–${x.msgsPerSecMax.toFixed(0)})`
           : (x.msgsPerSec ?? 0).toFixed(0);
       L.push(
-        `| ${TARGET_LABEL[t]}${x.disturbed > 0 ? ' ⚠' : ''} | ${tput} | ${q === null ? '—' : `${q.toFixed(2)}×`} | ${ms(x.lat('message', 'p50'))} | ${ms(x.lat('message', 'p99'))} | ${ms(x.lat('message', 'max'))} | ${pair(x, 'optneg')} | ${pair(x, 'connect')} | ${pair(x, 'rcpt')} | ${pair(x, 'eom')} | ${pctText(x.milterCpu)} | ${pctText(x.loadgenCpu)} | ${pctText(x.otherCpu)} | ${x.errors} |`,
+        `| ${TARGET_LABEL[t]}${x.disturbed > 0 ? ' ⚠' : ''} | ${tput} | ${q === null ? '—' : `${q.toFixed(2)}×`} | ${ms(x.lat('message', 'p50'))} | ${ms(x.lat('message', 'p99'))} | ${ms(x.lat('message', 'max'))} | ${pair(x, 'optneg')} | ${pair(x, 'connect')} | ${pair(x, 'rcpt')} | ${pair(x, 'eom')} | ${pctText(x.milterCpu)} | ${x.cpuPerMessage === undefined ? '—' : x.cpuPerMessage.toFixed(0)} | ${pctText(x.loadgenCpu)} | ${pctText(x.otherCpu)} | ${x.errors} |`,
       );
     }
     L.push('');
