@@ -198,9 +198,12 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
         issue.code === 'unrecognized_keys'
           ? 'unknown setting'
           : issue.message.replace(/^Invalid input: /, '');
-      return `${where}: ${formatPath(p)}: ${message}`;
+      return {
+        line: isNode(node) ? lines.linePos(node.range?.[0] ?? 0).line : 0,
+        text: `${where}: ${formatPath(p)}: ${message}`,
+      };
     });
-    return { ok: false, errors };
+    return { ok: false, errors: errors.sort((a, b) => a.line - b.line).map((e) => e.text) };
   }
   const c = parsed.data;
   const base = path.dirname(path.resolve(file));

@@ -27,6 +27,8 @@ export type ReplyTextResult =
 
 const DSN = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
 const FORBIDDEN = /[\r\n\0]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]+/g;
 
 export function buildReplyText(reply: SmtpReply): ReplyTextResult {
   const { code } = reply;
@@ -76,11 +78,7 @@ export function replyTextOrThrow(reply: SmtpReply): string {
  * later in buildReplyText, and is accounted for here).
  */
 export function sanitiseReplyText(text: string, max = 400): string {
-  // eslint-disable-next-line no-control-regex
-  let s = text
-    .replace(/[\x00-\x1f\x7f]+/g, ' ')
-    .replace(/ {2,}/g, ' ')
-    .trim();
+  let s = text.replace(CONTROL, ' ').replace(/ {2,}/g, ' ').trim();
   let budget = Math.min(max, MAX_REPLY_LINE_TEXT);
   let out = '';
   for (const ch of s) {

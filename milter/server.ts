@@ -47,6 +47,8 @@ export class MilterServer {
   private nextId = 1;
   private accepting = false;
   private readonly bound: string[] = [];
+  /** Unix socket files this server created (and so may remove). */
+  private readonly socketFiles: string[] = [];
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: MilterServerOptions) {}
@@ -93,6 +95,7 @@ export class MilterServer {
     );
     this.servers.push(server);
     if (spec.kind === 'unix') {
+      this.socketFiles.push(spec.path);
       await chmod(spec.path, this.options.socketMode);
       if (this.options.socketGid !== undefined)
         await chown(spec.path, process.getuid?.() ?? 0, this.options.socketGid);
@@ -175,11 +178,10 @@ export class MilterServer {
   /** Stops listening (open connections go on); removes unix socket files. */
   async stopAccepting(): Promise<void> {
     this.accepting = false;
-    const servers = this.servers.splice(0);
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    for (const spec of this.options.listen) {
-      if (spec.kind === 'unix') await unlink(spec.path).catch(() => undefined);
-    }
+    // close() stops listening at once; its callback would wait for every open connection, which
+    // drain() handles with a deadline, so it is not awaited here.
+    for (const s of this.servers.splice(0)) s.close();
+    for (const file of this.socketFiles.splice(0)) await unlink(file).catch(() => undefined);
   }
 
   /**

@@ -160,11 +160,7 @@ describe('MilterSession', () => {
     );
     assert.ok(h.session.client === null);
     assert.equal(h.session.macros.get('j'), undefined);
-    h.send(
-      { ...CONNECT, address: '192.0.2.2' },
-      { kind: 'mail', sender: '<a@b>', args: [] },
-      rcpt('<x@y>'),
-    );
+    h.send({ ...CONNECT, address: '192.0.2.2' }, { kind: 'mail', sender: '<a@b>', args: [] }, rcpt('<x@y>'));
     const after = h.session as SessionView;
     assert.equal(after.client?.address, '192.0.2.2');
     assert.deepEqual(
