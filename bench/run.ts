@@ -307,6 +307,23 @@ interface Machine {
   readonly somaxconn: string;
   readonly tcpTwReuse: string;
   readonly ephemeralPorts: string;
+  /** The measured tree: HEAD and the files that differ from it (the build includes them). */
+  readonly commit: string;
+  readonly uncommitted: readonly string[];
+}
+
+/** Source files that differ from HEAD (modified or untracked), outside bench/ and docs/. */
+function gitDirty(): string[] {
+  try {
+    return execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=all'], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .map((l) => l.slice(3).trim())
+      .filter((f) => f !== '' && !f.startsWith('bench/') && !f.startsWith('docs/'));
+  } catch {
+    return [];
+  }
 }
 
 function machine(): Machine {
@@ -327,6 +344,8 @@ function machine(): Machine {
     somaxconn: readText('/proc/sys/net/core/somaxconn').trim(),
     tcpTwReuse: readText('/proc/sys/net/ipv4/tcp_tw_reuse').trim(),
     ephemeralPorts: readText('/proc/sys/net/ipv4/ip_local_port_range').trim().replace(/\s+/, '-'),
+    commit: firstLine('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
+    uncommitted: gitDirty(),
   };
 }
 
@@ -901,6 +920,9 @@ function markdown(
     `- open files ${mach.openFilesLimit}, somaxconn ${mach.somaxconn}, tcp_tw_reuse ${mach.tcpTwReuse}, ephemeral ports ${mach.ephemeralPorts}`,
   );
   L.push('- the load generator and the milter share these cores (nothing is pinned)');
+  L.push(
+    `- measured tree: ${mach.commit}${mach.uncommitted.length === 0 ? ' (clean)' : ` plus uncommitted changes to ${mach.uncommitted.map((f) => `\`${f}\``).join(', ')}`}`,
+  );
   L.push('');
   L.push('## Workload');
   L.push('');
