@@ -236,9 +236,6 @@ describe('relay guard and header through real MTAs', { skip }, () => {
           return { form, reply: reply.text, refusedBy };
         });
         battery.set(name, rows);
-        console.log(`# ${name}: third-party relay battery from 127.0.0.2`);
-        for (const row of rows)
-          console.log(`#   ${row.form.padEnd(48)} ${row.refusedBy.padEnd(7)} ${row.reply}`);
 
         for (const row of rows) {
           assert.notEqual(row.refusedBy, 'nobody', `${row.form} was not refused: ${row.reply}`);
@@ -331,14 +328,16 @@ describe('relay guard and header through real MTAs', { skip }, () => {
     const pf: BatteryRow[] = battery.get('postfix') ?? [];
     const sm: BatteryRow[] = battery.get('sendmail') ?? [];
     if (pf.length === 0 || sm.length === 0) return;
-    console.log('# third-party relay battery, both MTAs (refused by: milter = daemon decision logged)');
-    console.log(`#   ${'RCPT TO:'.padEnd(48)} ${'postfix'.padEnd(8)} ${'sendmail'.padEnd(8)} reply`);
+    console.log(
+      'third-party relay battery from 127.0.0.2 (refused by: milter = daemon decision logged, MTA = its own error)',
+    );
+    console.log(`  ${'RCPT TO:'.padEnd(48)} ${'postfix'.padEnd(8)} ${'sendmail'.padEnd(8)} reply`);
     for (let i = 0; i < pf.length; i++) {
       const a = pf[i];
       const b = sm[i];
       if (a === undefined || b === undefined) continue;
       const reply = a.reply === b.reply ? a.reply : `postfix: ${a.reply} | sendmail: ${b.reply}`;
-      console.log(`#   ${a.form.padEnd(48)} ${a.refusedBy.padEnd(8)} ${b.refusedBy.padEnd(8)} ${reply}`);
+      console.log(`  ${a.form.padEnd(48)} ${a.refusedBy.padEnd(8)} ${b.refusedBy.padEnd(8)} ${reply}`);
       if (a.refusedBy === 'milter' && b.refusedBy === 'milter') {
         assert.equal(a.reply, b.reply, `${a.form}: same reply through both MTAs`);
       }
