@@ -41,8 +41,11 @@ describe('daemon down, then back up', { skip }, () => {
 
   after(async () => {
     if (bed === undefined) return;
-    await bed.daemon.kill();
-    await bed.tb.teardown();
+    try {
+      await bed.daemon.stop();
+    } finally {
+      await bed.tb.teardown();
+    }
   });
 
   /** One message from 127.0.0.2 to a local recipient; resolves with the MAIL reply and the rest. */

@@ -27,8 +27,11 @@ describe('miltertest scripts against the daemon', { skip }, () => {
 
   after(async () => {
     if (tb === undefined) return;
-    await daemon?.stop();
-    await tb.teardown();
+    try {
+      await daemon?.stop();
+    } finally {
+      await tb.teardown();
+    }
   });
 
   async function miltertest(script: string): Promise<RunResult> {

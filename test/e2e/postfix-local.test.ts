@@ -60,8 +60,11 @@ describe('Postfix: local submission and the unix socket', { skip }, () => {
 
   after(async () => {
     if (tb === undefined) return;
-    await daemon?.stop();
-    await tb.teardown();
+    try {
+      await daemon?.stop();
+    } finally {
+      await tb.teardown();
+    }
   });
 
   test('local submission (sendmail -C) goes through non_smtpd_milters and gets the header', async () => {

@@ -103,8 +103,11 @@ describe('relay guard and header through real MTAs', { skip }, () => {
 
   after(async () => {
     if (bed === undefined) return;
-    await bed.daemon.stop();
-    await bed.tb.teardown();
+    try {
+      await bed.daemon.stop();
+    } finally {
+      await bed.tb.teardown();
+    }
   });
 
   for (const name of MTA_NAMES) {

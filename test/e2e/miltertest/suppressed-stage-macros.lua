@@ -15,7 +15,8 @@ check(mt.negotiate(conn, nil, nil, nil), "negotiate")
 mt.echo("daemon suppressed: DATA=" .. tostring(mt.test_option(conn, SMFIP.NODATA)) ..
   " HDRS=" .. tostring(mt.test_option(conn, SMFIP.NOHDRS)) ..
   " EOH=" .. tostring(mt.test_option(conn, SMFIP.NOEOH)) ..
-  " BODY=" .. tostring(mt.test_option(conn, SMFIP.NOBODY)))
+  " BODY=" .. tostring(mt.test_option(conn, SMFIP.NOBODY)) ..
+  " UNKNOWN=" .. tostring(mt.test_option(conn, SMFIP.NOUNKNOWN)))
 
 check(mt.macro(conn, SMFIC_CONNECT, "j", "mt.example.test"), "connect macros")
 check(mt.conninfo(conn, "client.example.test", "127.0.0.3"), "conninfo")
