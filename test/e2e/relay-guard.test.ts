@@ -224,8 +224,9 @@ describe('relay guard and header through real MTAs', { skip }, () => {
         await client.rset();
         await client.quit();
 
-        // The daemon logs each decision before the MTA relays its reply; wait for every one of
-        // them that the replies show, then attribute each refusal.
+        // Decision lines can reach the log a little after the reply reached the client (the log is
+        // written asynchronously): wait for every one the replies promise, then attribute each
+        // refusal: a reject decision for that exact RCPT argument = the daemon, none = the MTA.
         const expected = replies.filter((r) => r.reply.text.endsWith('Relaying denied')).length;
         const decisions = await waitUntil('the battery decisions', () => {
           const ds = sessionDecisions(bed.daemon, helo).filter((d) => d.stage === 'rcpt');

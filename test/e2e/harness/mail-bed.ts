@@ -4,7 +4,6 @@
 // two MTAs as one list so the same test code runs through each. Called by the e2e test files
 // that drive SMTP through both MTAs. Fails like its parts: whatever does not come up throws.
 
-import type { LogEntry } from './daemon.js';
 import type { Decision } from './daemon.js';
 import { PolicyDaemon, policyConfig } from './daemon.js';
 import { POSTFIX_HOSTNAME, PostfixInstance } from './postfix.js';
@@ -132,5 +131,3 @@ export function waitSessionDecisions(
 ): Promise<Decision[]> {
   return daemon.waitForDecisions((d) => d.helo === helo && d.stage === stage, count, timeoutMs);
 }
-
-export type { LogEntry };
