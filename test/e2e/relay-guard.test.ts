@@ -184,6 +184,7 @@ describe('relay guard and header through real MTAs', { skip }, () => {
         const [rcpt] = await waitSessionDecisions(bed.daemon, helo, 'rcpt', 1);
         assert.equal(rcpt?.action, 'accept');
         assert.equal(rcpt.client_addr, '127.0.0.3');
+        assert.match(String(rcpt.reason), /trusted/i, 'accepted because of the trusted network');
         assert.equal(headerValues(message, HEADER_NAME).length, 1);
       });
 
@@ -212,6 +213,11 @@ describe('relay guard and header through real MTAs', { skip }, () => {
         const [rcpt] = await waitSessionDecisions(bed.daemon, helo, 'rcpt', 1);
         assert.equal(rcpt?.action, 'accept');
         assert.equal(rcpt.client_addr, '127.0.0.2', 'accepted for AUTH, not for the address');
+        assert.match(
+          String(rcpt.reason),
+          new RegExp(`authenticated.*${SASL_USER.login}`),
+          'reason names the login',
+        );
       });
 
       test(`battery of ${RELAY_FORMS.length} third-party relay forms: all refused`, async () => {
