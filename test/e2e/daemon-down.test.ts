@@ -18,13 +18,15 @@ import {
   M4,
   packageVersion,
   POSTFIX,
+  SASL_PLAIN,
   SASLPASSWD2,
   SENDMAIL,
+  SENDMAIL_CF,
   skipUnless,
   UNSHARE,
 } from './harness/testbed.js';
 
-const skip = skipUnless(POSTFIX, SENDMAIL, M4, UNSHARE, SASLPASSWD2, DAEMON);
+const skip = skipUnless(POSTFIX, SENDMAIL, SENDMAIL_CF, M4, UNSHARE, SASLPASSWD2, SASL_PLAIN, DAEMON);
 
 /** What each MTA's configured default action says to the client while the milter is unreachable. */
 const DOWN_REPLY: Record<MtaName, string> = {

@@ -27,14 +27,16 @@ import {
   M4,
   packageVersion,
   POSTFIX,
+  SASL_PLAIN,
   SASLPASSWD2,
   SENDMAIL,
+  SENDMAIL_CF,
   skipUnless,
   UNSHARE,
   waitUntil,
 } from './harness/testbed.js';
 
-const skip = skipUnless(POSTFIX, SENDMAIL, M4, UNSHARE, SASLPASSWD2, DAEMON);
+const skip = skipUnless(POSTFIX, SENDMAIL, SENDMAIL_CF, M4, UNSHARE, SASLPASSWD2, SASL_PLAIN, DAEMON);
 
 /**
  * Classic third-party relay tests (the forms relay testers have used since the 1990s), sent from

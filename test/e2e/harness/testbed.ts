@@ -7,7 +7,7 @@
 // counts as exited (PID 1 reaps orphans late on these machines).
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -30,6 +30,19 @@ export function assetPath(...parts: string[]): string {
 
 export const inCi: boolean = process.env['CI'] === 'true';
 
+/** Where libsasl2 keeps a plugin on this machine (/usr/lib/<multiarch>/sasl2/...), if anywhere. */
+function findSaslPlugin(name: string): string | undefined {
+  try {
+    for (const dir of readdirSync('/usr/lib')) {
+      const candidate = path.join('/usr/lib', dir, 'sasl2', name);
+      if (existsSync(candidate)) return candidate;
+    }
+  } catch {
+    // no /usr/lib: reported as missing
+  }
+  return undefined;
+}
+
 /** A tool an e2e file needs, and where it must be. */
 export interface Prerequisite {
   what: string;
@@ -43,6 +56,14 @@ export const SENDMAIL: Prerequisite = {
 };
 export const MILTERTEST: Prerequisite = { what: 'miltertest', path: '/usr/bin/miltertest' };
 export const SASLPASSWD2: Prerequisite = { what: 'saslpasswd2 (sasl2-bin)', path: '/usr/sbin/saslpasswd2' };
+export const SASL_PLAIN: Prerequisite = {
+  what: 'Cyrus SASL PLAIN plugin (libsasl2-modules)',
+  path: findSaslPlugin('libplain.so.2') ?? '/usr/lib/<arch>/sasl2/libplain.so.2',
+};
+export const SENDMAIL_CF: Prerequisite = {
+  what: 'sendmail cf tree (sendmail-cf, unpacked)',
+  path: '/opt/sendmail-x/usr/share/sendmail/cf/m4/cf.m4',
+};
 export const UNSHARE: Prerequisite = { what: 'unshare (util-linux)', path: '/usr/bin/unshare' };
 export const M4: Prerequisite = { what: 'm4', path: '/usr/bin/m4' };
 export const DAEMON: Prerequisite = {
