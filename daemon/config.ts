@@ -6,6 +6,7 @@
 // Reference of every key: docs/configuration.md.
 
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
@@ -71,6 +72,7 @@ const mode = z.enum(['enforce', 'observe']);
 const onError = z.enum(['defer_if_permit', 'tempfail', 'continue']);
 
 const fileSchema = z.strictObject({
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
   listen: z.array(listenSpec).min(1).prefault(['unix:/run/milter-policy/milter.sock']),
   socket: z
     .strictObject({
@@ -144,6 +146,8 @@ type FileConfig = z.output<typeof fileSchema>;
 /** A fully validated configuration, with the files it names already read. */
 export interface Config {
   readonly source: string;
+  /** Worker processes sharing the listeners (1 = the daemon itself serves). */
+  readonly workers: number;
   readonly listen: readonly ListenSpec[];
   readonly socket: { readonly mode: number; readonly group?: string };
   readonly limits: FileConfig['limits'];
@@ -243,6 +247,7 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
   const listen = c.listen.map((l) => (l.kind === 'unix' ? { ...l, path: resolve(l.path) } : l));
   const config: Config = {
     source: path.resolve(file),
+    workers: c.workers === 'auto' ? os.availableParallelism() : c.workers,
     listen,
     socket: {
       mode: parseInt(c.socket.mode, 8),

@@ -8,6 +8,7 @@
 // Called by `milter-policy serve`. Start-up failures (bad configuration, socket in use) return a
 // non-zero exit code with the reason on stderr and in the log.
 
+import cluster from 'node:cluster';
 import type { HandlerFactory } from '../milter/handler.js';
 import { MilterServer } from '../milter/server.js';
 import type { Config } from './config.js';
@@ -18,6 +19,7 @@ import { createLogger, flushLogger } from './logger.js';
 import { PolicyHandler } from './policy-handler.js';
 import type { Runtime } from './runtime.js';
 import { buildRuntime } from './runtime.js';
+import { runPrimary } from './cluster.js';
 import { VERSION } from './version.js';
 
 export interface RunningDaemon {
@@ -34,9 +36,15 @@ function listenKey(c: Config): string {
   return JSON.stringify([c.listen.map((l) => l.spec), c.socket, c.limits]);
 }
 
+export interface StartOptions {
+  /** Set when running as one of several cluster workers (see ./cluster.ts). */
+  readonly worker?: number;
+}
+
 /** Starts the daemon from a configuration file, without touching process signals. */
 export async function startDaemon(
   configPath: string,
+  options: StartOptions = {},
 ): Promise<RunningDaemon | { errors: readonly string[] }> {
   const loaded = await loadConfig(configPath);
   if (!loaded.ok) return { errors: loaded.errors };
@@ -50,7 +58,10 @@ export async function startDaemon(
       };
     gid = g;
   }
-  const log = createLogger(config.log);
+  const log = createLogger({
+    ...config.log,
+    ...(options.worker === undefined ? {} : { worker: options.worker }),
+  });
   let current = buildRuntime(config, 1);
   const source = {
     get current(): Runtime {
@@ -70,6 +81,7 @@ export async function startDaemon(
     maxConnections: config.limits.max_connections,
     factory,
     log,
+    removeStale: options.worker === undefined,
   });
   try {
     await server.start();
@@ -133,14 +145,38 @@ export async function startDaemon(
   };
 }
 
-/** `milter-policy serve`: runs until SIGTERM/SIGINT; returns the exit code. */
+/**
+ * `milter-policy serve`: runs until SIGTERM/SIGINT; returns the exit code. With `workers` above 1
+ * this process becomes the cluster primary (./cluster.ts) and the workers run serveWorker.
+ */
 export async function serve(configPath: string): Promise<number> {
+  if (cluster.isWorker) return serveWorker(configPath, Number(process.env['MILTER_POLICY_WORKER'] ?? '0'));
+  const loaded = await loadConfig(configPath);
+  if (loaded.ok && loaded.config.workers > 1) return runPrimary(configPath, loaded.config);
   const started = await startDaemon(configPath);
   if ('errors' in started) {
     for (const e of started.errors) process.stderr.write(`milter-policy: ${e}\n`);
     return 2;
   }
-  const d = started;
+  return runUntilStopped(started);
+}
+
+async function serveWorker(configPath: string, worker: number): Promise<number> {
+  const started = await startDaemon(configPath, { worker });
+  if ('errors' in started) {
+    process.send?.({ event: 'failed', errors: started.errors });
+    return 2;
+  }
+  process.send?.({ event: 'started' });
+  // The primary is gone (crashed or killed): drain and leave.
+  process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  const code = await runUntilStopped(started);
+  // The IPC channel to the primary would keep this process alive.
+  cluster.worker?.disconnect();
+  return code;
+}
+
+function runUntilStopped(d: RunningDaemon): Promise<number> {
   process.on('uncaughtException', (e) => {
     d.log.fatal({ event: 'crash', err: e }, 'uncaught exception');
     d.log.flush();

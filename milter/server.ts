@@ -34,6 +34,11 @@ export interface MilterServerOptions {
   readonly maxConnections: number;
   readonly factory: HandlerFactory;
   readonly log: ServerLog;
+  /**
+   * Replace a stale unix socket file before listening (default true). Cluster workers say false:
+   * their primary did it once, and the socket they share already answers.
+   */
+  readonly removeStale?: boolean;
 }
 
 interface Live {
@@ -76,7 +81,7 @@ export class MilterServer {
     const server = net.createServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.accept(socket));
     if (spec.kind === 'unix') {
       await mkdir(path.dirname(spec.path), { recursive: true, mode: 0o755 });
-      await removeStaleSocket(spec.path, spec.spec);
+      if (this.options.removeStale !== false) await removeStaleSocket(spec.path, spec.spec);
     }
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
@@ -208,22 +213,22 @@ export class MilterServer {
 }
 
 /** Unlinks a unix socket nobody answers on; refuses to touch anything else. */
-async function removeStaleSocket(path: string, spec: string): Promise<void> {
+export async function removeStaleSocket(file: string, spec: string): Promise<void> {
   let st;
   try {
-    st = await lstat(path);
+    st = await lstat(file);
   } catch {
     return;
   }
-  if (!st.isSocket()) throw new Error(`cannot listen on ${spec}: ${path} exists and is not a socket`);
+  if (!st.isSocket()) throw new Error(`cannot listen on ${spec}: ${file} exists and is not a socket`);
   const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path });
+    const probe = net.connect({ path: file });
     probe.once('connect', () => {
       probe.destroy();
       resolve(true);
     });
     probe.once('error', () => resolve(false));
   });
-  if (alive) throw new Error(`cannot listen on ${spec}: another process is serving ${path}`);
-  await unlink(path);
+  if (alive) throw new Error(`cannot listen on ${spec}: another process is serving ${file}`);
+  await unlink(file);
 }

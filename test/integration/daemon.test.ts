@@ -198,4 +198,38 @@ describe('daemon', () => {
     assert.equal(start.status, 2);
     assert.match(start.stderr, /c\.yaml:1: listen\[0\]/);
   });
+
+  it('workers: 2 — both workers serve the shared socket; SIGHUP is checked once and forwarded; SIGTERM exits 0', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'c.yaml');
+    const sock = path.join(dir, 'milter.sock');
+    await writeFile(file, config(dir, 'workers: 2\n'));
+    const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await waitForLog(dir, (l) => l.event === 'started' && l.workers === 2);
+    for (const w of [1, 2]) await waitForLog(dir, (l) => l.event === 'started' && l.worker === w);
+    for (let i = 0; i < 6; i++) {
+      assert.equal(
+        await relayDecision(sock, '<x@other.invalid>'),
+        '550 5.7.1 <x@other.invalid>... Relaying denied',
+      );
+    }
+    await writeFile(file, config(dir, 'workers: 2\nbogus: 1\n'));
+    child.kill('SIGHUP');
+    await waitForLog(dir, (l) => l.event === 'reload' && l.ok === false && l.worker === 0);
+    await writeFile(file, config(dir, 'workers: 2\nrelay_guard: { mode: observe }\n'));
+    child.kill('SIGHUP');
+    await waitForLog(dir, (l) => l.event === 'reload' && l.ok === true && l.worker === 1);
+    await waitForLog(dir, (l) => l.event === 'reload' && l.ok === true && l.worker === 2);
+    assert.equal(await relayDecision(sock, '<x@other.invalid>'), 'continue');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    await waitForLog(dir, (l) => l.event === 'stopped' && l.worker === 0);
+    assert.ok(
+      !(await lstat(sock)
+        .then(() => true)
+        .catch(() => false)),
+      'socket removed at stop',
+    );
+  });
 });
