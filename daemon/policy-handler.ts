@@ -132,6 +132,10 @@ export class PolicyHandler implements MilterHandler {
     return decision;
   }
 
+  /**
+   * The Decision with its reply text, and the reply as the SMTP client sees it (for the log): with
+   * the `<addr>... ` prefix whichever MTA adds it, and `%%` back to `%`.
+   */
   private toDecision(
     stage: PolicyStage,
     verdict: Verdict | null,
@@ -140,16 +144,12 @@ export class PolicyHandler implements MilterHandler {
   ): { decision: Decision; reply: string | null } {
     if (verdict === null || verdict.action === 'ok') return { decision: CONTINUE, reply: null };
     if (verdict.action === 'discard') return { decision: { kind: 'discard' }, reply: null };
-    let reply = verdict.reply;
-    if (
-      session.mta === 'postfix' &&
-      subject !== null &&
-      (stage === 'mail' || stage === 'rcpt') &&
-      PREFIXED_CODES.has(reply.code)
-    ) {
-      reply = withAddressPrefix(reply, bareAddress(subject));
-    }
-    const built = buildReplyText(reply);
+    const prefixed =
+      subject !== null && (stage === 'mail' || stage === 'rcpt') && PREFIXED_CODES.has(verdict.reply.code)
+        ? withAddressPrefix(verdict.reply, bareAddress(subject))
+        : verdict.reply;
+    // Postfix passes the text through as it is; sendmail (and an MTA that does not say) adds the prefix.
+    const built = buildReplyText(session.mta === 'postfix' ? prefixed : verdict.reply);
     if (!built.ok) {
       // The address came from the client: a text that cannot be sent falls back to the plain reply.
       this.log.warn(
@@ -158,7 +158,9 @@ export class PolicyHandler implements MilterHandler {
       );
       return { decision: { kind: verdict.action }, reply: null };
     }
-    return { decision: { kind: verdict.action, text: built.text }, reply: built.text };
+    const seen = session.mta === 'postfix' ? built : buildReplyText(prefixed);
+    const reply = (seen.ok ? seen.text : built.text).replace(/%%/g, '%');
+    return { decision: { kind: verdict.action, text: built.text }, reply };
   }
 
   private logDecision(
@@ -188,10 +190,10 @@ export class PolicyHandler implements MilterHandler {
       client_addr: c?.address ?? null,
       client_name: c === null ? null : displayText(c.hostname),
       helo: session.helo === null ? null : displayText(session.helo),
-      sender: m?.sender === null || m === null ? null : displayText(m.sender),
+      sender: m?.sender === null || m === null ? null : logAddress(m.sender),
       ...(stage === 'rcpt'
-        ? { recipient: recipient === null ? null : displayText(recipient) }
-        : { recipients: (m?.recipients ?? []).map(displayText) }),
+        ? { recipient: recipient === null ? null : logAddress(recipient) }
+        : { recipients: (m?.recipients ?? []).map(logAddress) }),
       mta: session.mta,
       transaction: session.transaction,
       config_generation: runtime.generation,
@@ -229,6 +231,12 @@ export class PolicyHandler implements MilterHandler {
   close(_session: SessionView): void {
     this.facts = null;
   }
+}
+
+/** Envelope addresses as `<addr>` in logs, also where Postfix's local submissions send them bare. */
+function logAddress(a: string): string {
+  const t = displayText(a.trim());
+  return t.startsWith('<') && t.endsWith('>') ? t : `<${t}>`;
 }
 
 function observedEntry(t: TraceEntry): Record<string, unknown> {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SMFIF, SMFIM, SMFIP } from '../../milter/constants.js';
+import { VERSION } from '../../daemon/version.js';
 import { FakeMta, POSTFIX_OFFER } from '../support/fake-mta.js';
 import type { TestServer } from '../support/test-server.js';
 import { startTestServer } from '../support/test-server.js';
@@ -86,7 +87,7 @@ describe('relay guard over the milter protocol', () => {
       {
         kind: 'addHeader',
         name: 'X-Milter-Policy',
-        value: 'milter-policy 0.1.0 on postfix.example.test q=ABC123',
+        value: `milter-policy ${VERSION} on postfix.example.test q=ABC123`,
       },
     ]);
     mta.send({ kind: 'abort' });
@@ -136,5 +137,42 @@ describe('relay guard over the milter protocol', () => {
       kind: 'continue',
     });
     mta.close();
+  });
+
+  it('QUIT_NC: a second SMTP session on the same socket starts clean (new client, no old macros)', async () => {
+    const mta = await openSession(ts, { client: '10.1.2.3', auth: 'alice' });
+    assert.deepEqual(await mta.request({ kind: 'rcpt', recipient: '<x@other.invalid>', args: [] }), {
+      kind: 'continue',
+    });
+    mta.send({ kind: 'quitNc' });
+    mta.macro('C', POSTFIX_CONNECT_MACROS);
+    mta.send({ kind: 'connect', hostname: '[192.0.2.77]', family: 'inet4', port: 2, address: '192.0.2.77' });
+    mta.send({ kind: 'mail', sender: '<b@client.example>', args: [] });
+    // Neither the trusted address nor the old {auth_authen} carry over.
+    assert.deepEqual(await mta.request({ kind: 'rcpt', recipient: '<x@other.invalid>', args: [] }), {
+      kind: 'replycode',
+      text: '550 5.7.1 <x@other.invalid>... Relaying denied',
+    });
+    const d = await ts.log.waitFor('decision', (l) => l.client_addr === '192.0.2.77');
+    assert.equal(d.transaction, 1);
+    assert.equal(mta.isClosed, false);
+    mta.close();
+  });
+
+  it('logs the reply as the client sees it: prefix under both MTAs, % not doubled', async () => {
+    const pf = await openSession(ts);
+    const r = await pf.request({ kind: 'rcpt', recipient: '<u%other.invalid@example.test>', args: [] });
+    assert.deepEqual(r, {
+      kind: 'replycode',
+      text: '550 5.7.1 <u%%other.invalid@example.test>... Relaying denied',
+    });
+    const sm = await openSession(ts, { postfix: false, client: '192.0.2.78' });
+    await sm.request({ kind: 'rcpt', recipient: '<v@other.invalid>', args: [] });
+    const a = await ts.log.waitFor('decision', (l) => l.recipient === '<u%other.invalid@example.test>');
+    assert.equal(a.reply, '550 5.7.1 <u%other.invalid@example.test>... Relaying denied');
+    const b = await ts.log.waitFor('decision', (l) => l.recipient === '<v@other.invalid>');
+    assert.equal(b.reply, '550 5.7.1 <v@other.invalid>... Relaying denied');
+    pf.close();
+    sm.close();
   });
 });
