@@ -18,6 +18,8 @@
 //   --repeat N       BENCH_REPEAT       run the whole matrix N times, interleaved; tables and
 //                                       verdicts show the median of each figure (default 1)
 //   --quick                             --duration 2 --warmup 1 (a smoke run)
+//   --from-json FILE                    measure nothing: re-render the reports from a raw file
+//                                       written earlier (after a change to the report format)
 //   -- ARGS...                          passed to every loadgen run (e.g. --messages-per-connection 5)
 // Failure: exit 1 when the C programs do not build, a milter does not start, or the load generator
 // produces no result; exit 2 when everything ran but a milter committed protocol errors (the
@@ -57,6 +59,8 @@ interface Options {
   readonly out: string;
   readonly repeat: number;
   readonly loadgenArgs: readonly string[];
+  /** Re-render the reports from this raw file instead of measuring. */
+  readonly fromJson: string | null;
 }
 
 // ---- what the load generator prints (bench/c/loadgen.c, print_results) ----
@@ -191,6 +195,7 @@ function parseOptions(argv: readonly string[]): Options {
   let targets = env['BENCH_TARGETS'] ?? ALL_TARGETS.join(',');
   let out = env['BENCH_OUT'] ?? 'docs';
   let repeat = env['BENCH_REPEAT'] ?? '1';
+  let fromJson: string | null = null;
   const loadgenArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -217,6 +222,9 @@ function parseOptions(argv: readonly string[]): Options {
         break;
       case '--repeat':
         repeat = value();
+        break;
+      case '--from-json':
+        fromJson = path.resolve(value());
         break;
       case '--quick':
         duration = 2;
@@ -254,6 +262,7 @@ function parseOptions(argv: readonly string[]): Options {
     out: path.resolve(root, out),
     repeat: repeats,
     loadgenArgs,
+    fromJson,
   };
 }
 
@@ -857,6 +866,30 @@ function ratio(a: number | undefined, b: number | undefined): number | null {
   return a === undefined || b === undefined || b === 0 ? null : a / b;
 }
 
+/** One line on whether the milter saw what the load generator sent, over every run. */
+function ownCountSummary(t: TargetName, runs: readonly Measurement[], o: Options): string {
+  const label = (m: Measurement): string => `${m.concurrency}${o.repeat > 1 ? ` #${m.repetition + 1}` : ''}`;
+  if (t === 'ours') {
+    const fit = runs.filter((m) => {
+      const r = m.result;
+      const c = m.milterCounters;
+      return (
+        r !== null &&
+        c !== null &&
+        c['decision'] === r.totals.messages + r.totals.sent.rcpt &&
+        (c['protocol_error'] ?? 0) + (c['handler_error'] ?? 0) === 0
+      );
+    });
+    if (fit.length === runs.length)
+      return `its log has exactly one \`decision\` line per recipient and one per message sent, and no protocol_error/handler_error line, in all ${runs.length} runs`;
+    return `its log vs what was sent: ${runs.map((m) => `at ${label(m)}: ${m.counterCheck}`).join('; ')}`;
+  }
+  const bad = runs.filter((m) => !m.counterCheck.startsWith('ok'));
+  if (bad.length === 0)
+    return `its own callback counters (negotiate, connect, envrcpt, eom) equal what the load generator sent, in all ${runs.length} runs`;
+  return `counter mismatches: ${bad.map((m) => `at ${label(m)}: ${m.counterCheck}`).join('; ')}`;
+}
+
 interface Verdict {
   readonly text: string;
   readonly pass: boolean | null;
@@ -1036,10 +1069,7 @@ function markdown(
       L.push(
         `- at ${m.concurrency}${o.repeat > 1 ? ` (#${m.repetition + 1})` : ''}: ${m.result === null ? '' : `${m.result.errors.total} error(s) (${m.result.errors.protocol} protocol, ${m.result.errors.unexpected_reply} unexpected replies, ${m.result.errors.connect_failed} connect failures, ${m.result.errors.connection_lost} lost, ${m.result.errors.timeout} timeouts); first: ${m.result.errors.first ?? '—'}`}${m.problem === null ? '' : ` — ${m.problem}`}`,
       );
-    for (const m of ms_)
-      L.push(
-        `- at ${m.concurrency}${o.repeat > 1 ? ` (#${m.repetition + 1})` : ''}: milter's own count: ${m.counterCheck}`,
-      );
+    L.push(`- ${ownCountSummary(t, ms_, o)}`);
     const withLog = ms_.find((m) => m.logBytes !== null && (m.result?.totals.messages ?? 0) > 0);
     if (withLog?.logBytes !== null && withLog?.logBytes !== undefined && withLog.result !== null)
       L.push(
@@ -1065,8 +1095,58 @@ async function formatJson(file: string, value: unknown): Promise<string> {
 
 // ---- main ----
 
+interface RawReport {
+  readonly date: string;
+  readonly machine: Machine;
+  readonly options: Omit<Options, 'out' | 'fromJson'>;
+  readonly skipped: readonly string[];
+  readonly measurements: readonly Measurement[];
+}
+
+async function writeReports(
+  o: Options,
+  mach: Machine,
+  date: string,
+  all: readonly Measurement[],
+  skipped: readonly string[],
+): Promise<void> {
+  await mkdir(o.out, { recursive: true });
+  const mdFile = path.join(o.out, 'benchmarks.md');
+  const jsonFile = path.join(o.out, 'benchmarks.json');
+  const v = verdicts(all);
+  await writeFile(mdFile, markdown(o, mach, date, all, skipped));
+  const { fromJson: _fromJson, ...measured } = o;
+  const options = { ...measured, out: path.relative(root, o.out) };
+  await writeFile(
+    jsonFile,
+    await formatJson(jsonFile, {
+      generatedBy: 'bench/run.ts',
+      date,
+      command: reproduceCommand(o),
+      machine: mach,
+      options,
+      skipped,
+      verdicts: v,
+      measurements: all,
+    }),
+  );
+  const size = (await stat(mdFile)).size;
+  process.stderr.write(
+    `bench: wrote ${path.relative(root, mdFile)} (${size} bytes) and ${path.relative(root, jsonFile)}\n`,
+  );
+  for (const x of v)
+    process.stderr.write(`bench: ${x.pass === null ? 'n/a ' : x.pass ? 'PASS' : 'FAIL'} ${x.text}\n`);
+}
+
 async function main(): Promise<number> {
-  const o = parseOptions(process.argv.slice(2));
+  const cli = parseOptions(process.argv.slice(2));
+  if (cli.fromJson !== null) {
+    const raw = JSON.parse(await readFile(cli.fromJson, 'utf8')) as RawReport;
+    const o: Options = { ...raw.options, out: cli.out, fromJson: cli.fromJson };
+    await writeReports(o, raw.machine, raw.date, raw.measurements, raw.skipped);
+    return 0;
+  }
+  const o = cli;
   const mach = machine();
   await compile();
   const skipped: string[] = [];
@@ -1101,30 +1181,7 @@ async function main(): Promise<number> {
     await rm(tmp, { recursive: true, force: true });
   }
 
-  await mkdir(o.out, { recursive: true });
-  const mdFile = path.join(o.out, 'benchmarks.md');
-  const jsonFile = path.join(o.out, 'benchmarks.json');
-  const v = verdicts(all);
-  await writeFile(mdFile, markdown(o, mach, date, all, skipped));
-  await writeFile(
-    jsonFile,
-    await formatJson(jsonFile, {
-      generatedBy: 'bench/run.ts',
-      date,
-      command: reproduceCommand(o),
-      machine: mach,
-      options: { ...o, out: path.relative(root, o.out) },
-      skipped,
-      verdicts: v,
-      measurements: all,
-    }),
-  );
-  const size = (await stat(mdFile)).size;
-  process.stderr.write(
-    `bench: wrote ${path.relative(root, mdFile)} (${size} bytes) and ${path.relative(root, jsonFile)}\n`,
-  );
-  for (const x of v)
-    process.stderr.write(`bench: ${x.pass === null ? 'n/a ' : x.pass ? 'PASS' : 'FAIL'} ${x.text}\n`);
+  await writeReports(o, mach, date, all, skipped);
   return all.some((m) => (m.result?.errors.protocol ?? 0) > 0) ? 2 : 0;
 }
 
