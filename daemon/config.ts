@@ -87,6 +87,7 @@ const fileSchema = z.strictObject({
     .strictObject({
       max_packet_bytes: size.prefault(1024 * 1024),
       max_connections: z.number().int().positive().default(1000),
+      max_queued_commands: z.number().int().positive().default(64),
       idle_timeout: duration.prefault('2h'),
     })
     .prefault({}),

@@ -8,7 +8,14 @@
 // and the SMTP client sees the same text through both (landscape.md §7).
 // Reload: the runtime is taken anew at the start of every transaction, never in the middle of one.
 
-import type { Decision, EomResult, HandlerEvent, MilterHandler, SessionView } from '../milter/handler.js';
+import type {
+  Decision,
+  EomResult,
+  HandlerEvent,
+  HandlerFactory,
+  MilterHandler,
+  SessionView,
+} from '../milter/handler.js';
 import type { Modification } from '../milter/commands.js';
 import type { SessionLog } from '../milter/session.js';
 import type { SmtpReply } from '../milter/reply-text.js';
@@ -22,6 +29,14 @@ import type { Runtime } from './runtime.js';
 
 export interface RuntimeSource {
   readonly current: Runtime;
+}
+
+/** What the server needs: negotiation from the current runtime, a PolicyHandler per SMTP session. */
+export function policyHandlerFactory(source: RuntimeSource): HandlerFactory {
+  return {
+    needs: () => source.current.needs,
+    open: (_id, sessionLog) => new PolicyHandler(source, sessionLog),
+  };
 }
 
 const CONTINUE: Decision = Object.freeze({ kind: 'continue' });

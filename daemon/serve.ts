@@ -9,14 +9,13 @@
 // non-zero exit code with the reason on stderr and in the log.
 
 import cluster from 'node:cluster';
-import type { HandlerFactory } from '../milter/handler.js';
 import { MilterServer } from '../milter/server.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { resolveGroup } from './group.js';
 import type { Logger } from './logger.js';
 import { createLogger, flushLogger } from './logger.js';
-import { PolicyHandler } from './policy-handler.js';
+import { policyHandlerFactory } from './policy-handler.js';
 import type { Runtime } from './runtime.js';
 import { buildRuntime } from './runtime.js';
 import { runPrimary } from './cluster.js';
@@ -68,10 +67,7 @@ export async function startDaemon(
       return current;
     },
   };
-  const factory: HandlerFactory = {
-    needs: () => current.needs,
-    open: (_id, sessionLog) => new PolicyHandler(source, sessionLog),
-  };
+  const factory = policyHandlerFactory(source);
   const server = new MilterServer({
     listen: config.listen,
     socketMode: config.socket.mode,
@@ -79,6 +75,7 @@ export async function startDaemon(
     maxPayload: config.limits.max_packet_bytes,
     idleTimeoutMs: config.limits.idle_timeout,
     maxConnections: config.limits.max_connections,
+    maxQueuedCommands: config.limits.max_queued_commands,
     factory,
     log,
     removeStale: options.worker === undefined,

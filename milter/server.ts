@@ -32,6 +32,8 @@ export interface MilterServerOptions {
   readonly idleTimeoutMs: number;
   /** Connections beyond this are closed at once (the MTA applies its default action). */
   readonly maxConnections: number;
+  /** Commands queued behind a pending decision before the socket is paused (default 64). */
+  readonly maxQueuedCommands?: number;
   readonly factory: HandlerFactory;
   readonly log: ServerLog;
   /**
@@ -129,7 +131,13 @@ export class MilterServer {
     const log = this.options.log.child({ conn: id });
     let entry: Live | null = null;
     const session = new MilterSession(
-      { id, maxPayload: this.options.maxPayload },
+      {
+        id,
+        maxPayload: this.options.maxPayload,
+        ...(this.options.maxQueuedCommands === undefined
+          ? {}
+          : { queueHighWater: this.options.maxQueuedCommands }),
+      },
       this.options.factory,
       {
         write(packets) {

@@ -1,7 +1,8 @@
 // Open-relay prevention, with sendmail's semantics (landscape.md §1.5.3): a recipient may be
 // accepted when every host its address routes through is a local domain (class w) or a relay
 // domain (class R), or when the client may relay: its IP is in trusted_networks (or in an IP
-// prefix listed in relay-domains, as class R allows), it is a local-socket client, or it
+// prefix listed in relay-domains, as class R allows), it is a local-socket client or a Postfix
+// local submission (loopback address, port 0), or it
 // authenticated with SMTP AUTH ({auth_authen} set). Anything else is refused with sendmail's
 // `550 5.7.1 Relaying denied` (the `<rcpt>... ` prefix is the MTA's business, see daemon/).
 // Route forms are unfolded by ./recipient-route.ts, so `user%remote@local`, `remote!user@local`,
@@ -45,6 +46,11 @@ export function relayPermission(
   if (client.ip !== null) {
     const net = findNetwork(client.ip, options.trustedNetworks);
     if (net !== null) return `client ${client.address} is in trusted network ${net.text}`;
+    // Postfix's non_smtpd_milters see a simulated session from the loopback address with port 0,
+    // which no SMTP client can have; refusing its recipients would leave local mail stuck.
+    if (options.trustLocalSockets && client.port === 0 && client.ip.range() === 'loopback') {
+      return 'local submission (loopback, port 0)';
+    }
   } else if (options.trustLocalSockets && (client.kind === 'unix' || client.kind === 'unknown')) {
     return `local ${client.kind === 'unix' ? 'socket' : 'submission'} client`;
   }

@@ -3,11 +3,10 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { HandlerFactory } from '../../milter/handler.js';
 import { parseListenSpec } from '../../milter/listen-spec.js';
 import { MilterServer } from '../../milter/server.js';
 import { parseConfig } from '../../daemon/config.js';
-import { PolicyHandler } from '../../daemon/policy-handler.js';
+import { policyHandlerFactory } from '../../daemon/policy-handler.js';
 import type { Runtime } from '../../daemon/runtime.js';
 import { buildRuntime } from '../../daemon/runtime.js';
 import { MemoryLog } from './memory-log.js';
@@ -52,10 +51,7 @@ export async function startTestServer(
       return runtime;
     },
   };
-  const factory: HandlerFactory = {
-    needs: () => runtime.needs,
-    open: (_id, sessionLog) => new PolicyHandler(source, sessionLog),
-  };
+  const factory = policyHandlerFactory(source);
   let spec;
   if (options.unix === true) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mp-test-'));

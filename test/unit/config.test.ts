@@ -30,6 +30,7 @@ describe('configuration', () => {
     assert.equal(c.limits.max_packet_bytes, 1048576);
     assert.equal(c.limits.idle_timeout, 7_200_000);
     assert.equal(c.limits.max_connections, 1000);
+    assert.equal(c.limits.max_queued_commands, 64);
     assert.equal(c.shutdown.drain_timeout, 30_000);
     assert.equal(c.policy.on_error, 'defer_if_permit');
     assert.equal(c.policy.stage_budget, 5000);

@@ -14,7 +14,7 @@ const nets = ['127.0.0.1/32', '10.0.0.0/8', '2001:db8:1::/48'].map((n) => {
   if (!r.ok) throw new Error(r.problem);
   return r.network;
 });
-const guard = new RelayGuard({
+const guardOptions = {
   localDomains: local,
   relayDomains: relay,
   trustedNetworks: nets,
@@ -24,7 +24,8 @@ const guard = new RelayGuard({
   mode: 'enforce',
   budgetMs: 1000,
   onError: 'defer_if_permit',
-});
+} as const;
+const guard = new RelayGuard(guardOptions);
 const budget = { ms: 1000, signal: new AbortController().signal };
 
 function client(address: string, kind: ClientFacts['kind'] = 'inet4'): ClientFacts {
@@ -152,6 +153,28 @@ describe('relay guard', () => {
     assert.equal(verdictOf('<x@other.invalid>', client('192.0.2.9'), { auth_authen: '' }), 'hit');
     assert.equal(verdictOf('<x@other.invalid>', client('/run/x.sock', 'unix')), 'pass');
     assert.equal(verdictOf('<x@other.invalid>', client('', 'unknown')), 'pass');
+  });
+
+  it('lets Postfix local submissions (loopback, port 0) relay even when loopback is not trusted', () => {
+    const strict = new RelayGuard({ ...guardOptions, trustedNetworks: [] });
+    const local: ClientFacts = {
+      address: '127.0.0.1',
+      ip: clientIp('127.0.0.1'),
+      hostname: 'localhost',
+      port: 0,
+      kind: 'inet4',
+    };
+    assert.equal(strict.run(input('<x@other.invalid>', local), budget).kind, 'pass');
+    assert.equal(strict.run(input('<x@other.invalid>', { ...local, port: 25 }), budget).kind, 'hit');
+    assert.equal(
+      strict.run(
+        input('<x@other.invalid>', { ...local, address: '192.0.2.1', ip: clientIp('192.0.2.1') }),
+        budget,
+      ).kind,
+      'hit',
+    );
+    const off = new RelayGuard({ ...guardOptions, trustedNetworks: [], trustLocalSockets: false });
+    assert.equal(off.run(input('<x@other.invalid>', local), budget).kind, 'hit');
   });
 
   it('explains its decisions', () => {
