@@ -151,7 +151,11 @@ export class MilterServer {
           socket.uncork();
         },
         close: () => {
-          if (!socket.destroyed) socket.end();
+          if (socket.destroyed) return;
+          // Nothing left to send (the usual case after QUIT): close at once, without the extra
+          // shutdown() round of a half-close; otherwise flush what is queued first.
+          if (socket.writableLength === 0) socket.destroy();
+          else socket.end();
         },
         pause: () => socket.pause(),
         resume: () => socket.resume(),
