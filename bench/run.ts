@@ -3,8 +3,9 @@
 // libmilter), then for each concurrency level measures, one fresh process at a time:
 //   lean  libmilter null milter asking for the same protocol bits as milter-policy,
 //   full  libmilter null milter with every callback and no NO/NR bits,
-//   ours  `node dist/cli/main.js serve` on bench/milter-policy-bench.yaml (relay guard enforcing,
-//         decisions logged to a file),
+//   ours     `node dist/cli/main.js serve` on bench/milter-policy-bench.yaml (relay guard
+//            enforcing, decisions logged to a file, workers: auto),
+//   ours-w1  the same as one process (workers: 1),
 // samples each milter's CPU from /proc/PID/stat, cross-checks the milter's own counters against
 // what the load generator sent, and writes docs/benchmarks.md and docs/benchmarks.json itself:
 // those two files are never edited by hand.
