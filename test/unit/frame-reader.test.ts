@@ -88,21 +88,25 @@ describe('FrameReader', () => {
 
   it('fuzz: any byte stream in any chunking gives frames and at most one typed error, never an exception', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 400 }), fc.array(fc.nat({ max: 400 }), { maxLength: 8 }), (bytes, cuts) => {
-        const buf = Buffer.from(bytes);
-        const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
-        const chunks: Buffer[] = [];
-        let last = 0;
-        for (const p of points) {
-          chunks.push(buf.subarray(last, p));
-          last = p;
-        }
-        chunks.push(buf.subarray(last));
-        const a = frames(new FrameReader(64), chunks);
-        const b = frames(new FrameReader(64), [buf]);
-        assert.deepEqual(a, b);
-        if (a.error !== null) assert.ok(['frame_empty', 'frame_too_large'].includes(a.error));
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 400 }),
+        fc.array(fc.nat({ max: 400 }), { maxLength: 8 }),
+        (bytes, cuts) => {
+          const buf = Buffer.from(bytes);
+          const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
+          const chunks: Buffer[] = [];
+          let last = 0;
+          for (const p of points) {
+            chunks.push(buf.subarray(last, p));
+            last = p;
+          }
+          chunks.push(buf.subarray(last));
+          const a = frames(new FrameReader(64), chunks);
+          const b = frames(new FrameReader(64), [buf]);
+          assert.deepEqual(a, b);
+          if (a.error !== null) assert.ok(['frame_empty', 'frame_too_large'].includes(a.error));
+        },
+      ),
       { numRuns: 5000 },
     );
   });
