@@ -14,20 +14,15 @@ function packet(code: number, payloadLength: number): Buffer {
   return buf;
 }
 
-function empty(code: number): Buffer {
-  const buf = packet(code, 0);
-  return buf;
-}
-
 /** Pre-built packets for the replies that carry no payload (never mutated). */
 const STATIC = {
-  continue: empty(SMFIR.CONTINUE),
-  accept: empty(SMFIR.ACCEPT),
-  reject: empty(SMFIR.REJECT),
-  tempfail: empty(SMFIR.TEMPFAIL),
-  discard: empty(SMFIR.DISCARD),
-  skip: empty(SMFIR.SKIP),
-  progress: empty(SMFIR.PROGRESS),
+  continue: packet(SMFIR.CONTINUE, 0),
+  accept: packet(SMFIR.ACCEPT, 0),
+  reject: packet(SMFIR.REJECT, 0),
+  tempfail: packet(SMFIR.TEMPFAIL, 0),
+  discard: packet(SMFIR.DISCARD, 0),
+  skip: packet(SMFIR.SKIP, 0),
+  progress: packet(SMFIR.PROGRESS, 0),
 } as const;
 
 /** `str\0 str\0 ...` payload packet. */

@@ -6,7 +6,7 @@ import { SMFIF, SMFIM, SMFIP } from '../../milter/constants.js';
 import { VERSION } from '../../daemon/version.js';
 import { FakeMta, POSTFIX_OFFER } from '../support/fake-mta.js';
 import type { TestServer } from '../support/test-server.js';
-import { startTestServer } from '../support/test-server.js';
+import { BASE_CONFIG, runtimeFrom, startTestServer } from '../support/test-server.js';
 
 const POSTFIX_CONNECT_MACROS = {
   j: 'postfix.example.test',
@@ -174,5 +174,32 @@ describe('relay guard over the milter protocol', () => {
     assert.equal(b.reply, '550 5.7.1 <v@other.invalid>... Relaying denied');
     pf.close();
     sm.close();
+  });
+
+  it('a new runtime (reload) applies from the next transaction, never inside an open one', async () => {
+    const mta = await openSession(ts);
+    assert.equal(
+      (await mta.request({ kind: 'rcpt', recipient: '<x@other.invalid>', args: [] })).kind,
+      'replycode',
+    );
+    const old = ts.current();
+    ts.setRuntime(await runtimeFrom(`${BASE_CONFIG}\nrelay_guard: { mode: observe }\n`, 2));
+    try {
+      // Same transaction: still the rules it started with.
+      assert.equal(
+        (await mta.request({ kind: 'rcpt', recipient: '<y@other.invalid>', args: [] })).kind,
+        'replycode',
+      );
+      mta.send({ kind: 'abort' });
+      mta.send({ kind: 'mail', sender: '<a@client.example>', args: [] });
+      assert.deepEqual(await mta.request({ kind: 'rcpt', recipient: '<z@other.invalid>', args: [] }), {
+        kind: 'continue',
+      });
+      const d = await ts.log.waitFor('decision', (l) => l.recipient === '<z@other.invalid>');
+      assert.equal(d.config_generation, 2);
+    } finally {
+      ts.setRuntime(old);
+      mta.close();
+    }
   });
 });

@@ -31,6 +31,7 @@ export interface TestServer {
   readonly log: MemoryLog;
   readonly target: Target;
   setRuntime(r: Runtime): void;
+  current(): Runtime;
   stop(): Promise<void>;
 }
 
@@ -84,6 +85,7 @@ export async function startTestServer(
     setRuntime: (r) => {
       runtime = r;
     },
+    current: () => runtime,
     stop: async () => {
       await server.stopAccepting();
       await server.drain(100);
