@@ -122,11 +122,26 @@ const fileSchema = z.strictObject({
       trust_authenticated: z.boolean().default(true),
       trust_local_sockets: z.boolean().default(true),
       reply: replySpec.prefault('550 5.7.1 Relaying denied'),
+      check_client_resolve: z.boolean().default(true),
       budget: duration.prefault('1s'),
       on_error: onError.optional(),
     })
     .prefault({}),
   postmaster: z.strictObject({ always_accept: z.boolean().default(true) }).prefault({}),
+  access_db: z
+    .strictObject({
+      file: z.string().min(1).optional(),
+      blocklist_recipients: z.boolean().default(true),
+      delay_checks: z.boolean().default(true),
+      spam: z.enum(['none', 'friend', 'hater']).default('friend'),
+      lookupdotdomain: z.boolean().default(false),
+      skip: z.boolean().default(false),
+      replace_duplicates: z.boolean().default(false),
+      check_interval: duration.prefault('5s'),
+      mode: mode.default('enforce'),
+      on_error: onError.optional(),
+    })
+    .prefault({}),
   add_header: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -165,10 +180,24 @@ export interface Config {
     readonly trustAuthenticated: boolean;
     readonly trustLocalSockets: boolean;
     readonly reply: SmtpReply;
+    readonly checkClientResolve: boolean;
     readonly budgetMs: number;
     readonly onError?: 'defer_if_permit' | 'tempfail' | 'continue';
   };
   readonly postmasterAlwaysAccept: boolean;
+  /** null when no access file is configured. */
+  readonly accessDb: {
+    readonly file: string;
+    readonly blocklistRecipients: boolean;
+    readonly delayChecks: boolean;
+    readonly spam: 'none' | 'friend' | 'hater';
+    readonly lookupdotdomain: boolean;
+    readonly skip: boolean;
+    readonly replaceDuplicates: boolean;
+    readonly checkIntervalMs: number;
+    readonly mode: 'enforce' | 'observe';
+    readonly onError?: 'defer_if_permit' | 'tempfail' | 'continue';
+  } | null;
   readonly addHeader: { readonly enabled: boolean; readonly name: string; readonly value: string };
 }
 
@@ -268,10 +297,26 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
       trustAuthenticated: c.relay_guard.trust_authenticated,
       trustLocalSockets: c.relay_guard.trust_local_sockets,
       reply: c.relay_guard.reply,
+      checkClientResolve: c.relay_guard.check_client_resolve,
       budgetMs: c.relay_guard.budget,
       ...(c.relay_guard.on_error === undefined ? {} : { onError: c.relay_guard.on_error }),
     },
     postmasterAlwaysAccept: c.postmaster.always_accept,
+    accessDb:
+      c.access_db.file === undefined
+        ? null
+        : {
+            file: resolve(c.access_db.file),
+            blocklistRecipients: c.access_db.blocklist_recipients,
+            delayChecks: c.access_db.delay_checks,
+            spam: c.access_db.spam,
+            lookupdotdomain: c.access_db.lookupdotdomain,
+            skip: c.access_db.skip,
+            replaceDuplicates: c.access_db.replace_duplicates,
+            checkIntervalMs: c.access_db.check_interval,
+            mode: c.access_db.mode,
+            ...(c.access_db.on_error === undefined ? {} : { onError: c.access_db.on_error }),
+          },
     addHeader: c.add_header,
   };
   return { ok: true, config };

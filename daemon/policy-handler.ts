@@ -18,13 +18,12 @@ import type {
 } from '../milter/handler.js';
 import type { Modification } from '../milter/commands.js';
 import type { SessionLog } from '../milter/session.js';
-import type { SmtpReply } from '../milter/reply-text.js';
 import { buildReplyText } from '../milter/reply-text.js';
+import { clientReply } from './client-reply.js';
 import { displayText } from '../milter/text.js';
-import type { ClientFacts, PolicyInput, PolicyStage, Verdict } from '../rules/check.js';
+import type { ClientFacts, PolicyInput, PolicyMemo, PolicyStage, Verdict } from '../rules/check.js';
 import type { StageOutcome, TraceEntry } from '../rules/engine.js';
 import { clientIp } from '../rules/networks.js';
-import { bareAddress } from '../rules/recipient-route.js';
 import type { Runtime } from './runtime.js';
 
 export interface RuntimeSource {
@@ -40,19 +39,19 @@ export function policyHandlerFactory(source: RuntimeSource): HandlerFactory {
 }
 
 const CONTINUE: Decision = Object.freeze({ kind: 'continue' });
-const PREFIXED_CODES = new Set([250, 450, 550, 553]);
-
-/** `<addr>... text` as sendmail words its MAIL/RCPT replies. */
-function withAddressPrefix(reply: SmtpReply, address: string): SmtpReply {
-  const lines = typeof reply.text === 'string' ? [reply.text] : [...reply.text];
-  lines[0] = `<${address}>... ${lines[0] ?? ''}`;
-  return { ...reply, text: lines };
-}
 
 export class PolicyHandler implements MilterHandler {
   private runtime: Runtime;
   private boundTransaction = -1;
   private facts: ClientFacts | null = null;
+  private readonly connectionNotes = new Map<string, unknown>();
+  private readonly messageNotes = new Map<string, unknown>();
+  /** The last quarantine reason of this transaction (sent at end of message). */
+  private quarantine: string | null = null;
+  private readonly memo: PolicyMemo = {
+    connection: <T>(key: string, compute: () => T): T => remember(this.connectionNotes, key, compute),
+    message: <T>(key: string, compute: () => T): T => remember(this.messageNotes, key, compute),
+  };
 
   constructor(
     private readonly source: RuntimeSource,
@@ -64,7 +63,12 @@ export class PolicyHandler implements MilterHandler {
   private bind(session: SessionView): Runtime {
     if (session.transaction !== this.boundTransaction) {
       this.boundTransaction = session.transaction;
-      this.runtime = this.source.current;
+      this.messageNotes.clear();
+      this.quarantine = null;
+      const next = this.source.current;
+      // Values remembered for the connection were computed from the old rules.
+      if (next !== this.runtime) this.connectionNotes.clear();
+      this.runtime = next;
     }
     return this.runtime;
   }
@@ -96,6 +100,7 @@ export class PolicyHandler implements MilterHandler {
       recipient,
       recipients: session.message?.recipients ?? [],
       macro: (name) => macros.get(name),
+      memo: this.memo,
     };
   }
 
@@ -141,41 +146,30 @@ export class PolicyHandler implements MilterHandler {
     const subject =
       stage === 'rcpt' ? recipient : stage === 'mail' ? (session.message?.sender ?? null) : null;
     const { decision, reply } = this.toDecision(stage, o.verdict, session, subject);
+    if (o.quarantine !== null && (decision.kind === 'continue' || decision.kind === 'accept')) {
+      this.quarantine = o.quarantine;
+    }
     if (stage === 'rcpt' || o.verdict !== null || o.trace.length > 0) {
       this.logDecision(stage, o, session, runtime, decision, reply, recipient);
     }
     return decision;
   }
 
-  /**
-   * The Decision with its reply text, and the reply as the SMTP client sees it (for the log): with
-   * the `<addr>... ` prefix whichever MTA adds it, and `%%` back to `%`.
-   */
   private toDecision(
     stage: PolicyStage,
     verdict: Verdict | null,
     session: SessionView,
     subject: string | null,
   ): { decision: Decision; reply: string | null } {
-    if (verdict === null || verdict.action === 'ok') return { decision: CONTINUE, reply: null };
-    if (verdict.action === 'discard') return { decision: { kind: 'discard' }, reply: null };
-    const prefixed =
-      subject !== null && (stage === 'mail' || stage === 'rcpt') && PREFIXED_CODES.has(verdict.reply.code)
-        ? withAddressPrefix(verdict.reply, bareAddress(subject))
-        : verdict.reply;
-    // Postfix passes the text through as it is; sendmail (and an MTA that does not say) adds the prefix.
-    const built = buildReplyText(session.mta === 'postfix' ? prefixed : verdict.reply);
-    if (!built.ok) {
+    const r = clientReply(stage, verdict, subject, session.mta);
+    if (r.problem !== undefined) {
       // The address came from the client: a text that cannot be sent falls back to the plain reply.
       this.log.warn(
-        { event: 'reply_invalid', problem: built.problem },
+        { event: 'reply_invalid', problem: r.problem },
         'reply text not sendable; using the MTA default',
       );
-      return { decision: { kind: verdict.action }, reply: null };
     }
-    const seen = session.mta === 'postfix' ? built : buildReplyText(prefixed);
-    const reply = (seen.ok ? seen.text : built.text).replace(/%%/g, '%');
-    return { decision: { kind: verdict.action, text: built.text }, reply };
+    return { decision: r.decision, reply: r.seen };
   }
 
   private logDecision(
@@ -186,6 +180,7 @@ export class PolicyHandler implements MilterHandler {
     decision: Decision,
     reply: string | null,
     recipient: string | null,
+    quarantine: string | null = null,
   ): void {
     const c = session.client;
     const m = session.message;
@@ -199,6 +194,7 @@ export class PolicyHandler implements MilterHandler {
       stage,
       action: decision.kind === 'continue' ? 'accept' : decision.kind,
       rule: o.decidedBy ?? passes[passes.length - 1]?.check ?? null,
+      entry: o.entry ?? passes.findLast((t) => t.entry !== undefined)?.entry ?? null,
       reason: o.reason ?? (passes.length > 0 ? passes.map((t) => t.reason).join('; ') : null),
       reply,
       queue_id: session.macros.get('i') ?? null,
@@ -214,6 +210,8 @@ export class PolicyHandler implements MilterHandler {
       config_generation: runtime.generation,
       ...(observed.length > 0 ? { observed } : {}),
       ...(errors.length > 0 ? { errors } : {}),
+      ...(quarantine === null ? {} : { quarantine }),
+      ...(runtime.accessDb === null ? {} : { access_db: runtime.accessDb.version }),
     });
   }
 
@@ -231,20 +229,25 @@ export class PolicyHandler implements MilterHandler {
 
   private concludeEom(o: StageOutcome, session: SessionView, runtime: Runtime): EomResult {
     const { decision, reply } = this.toDecision('eom', o.verdict, session, null);
-    const modifications: Modification[] =
-      decision.kind === 'continue' || decision.kind === 'accept'
-        ? o.addHeaders.map((h) => ({ kind: 'addHeader', name: h.name, value: h.value }))
-        : [];
-    this.logDecision('eom', o, session, runtime, decision, reply, null);
+    const accepted = decision.kind === 'continue' || decision.kind === 'accept';
+    const modifications: Modification[] = accepted
+      ? o.addHeaders.map((h) => ({ kind: 'addHeader', name: h.name, value: h.value }))
+      : [];
+    const quarantine = o.quarantine ?? this.quarantine;
+    if (accepted && quarantine !== null) modifications.push({ kind: 'quarantine', reason: quarantine });
+    this.logDecision('eom', o, session, runtime, decision, reply, null, accepted ? quarantine : null);
     return { decision, modifications };
   }
 
   abortMessage(_session: SessionView): void {
-    // No per-message state is kept here: the session owns it and resets it.
+    this.quarantine = null;
+    this.messageNotes.clear();
   }
 
   close(_session: SessionView): void {
     this.facts = null;
+    this.connectionNotes.clear();
+    this.messageNotes.clear();
   }
 }
 
@@ -252,6 +255,13 @@ export class PolicyHandler implements MilterHandler {
 function logAddress(a: string): string {
   const t = displayText(a.trim());
   return t.startsWith('<') && t.endsWith('>') ? t : `<${t}>`;
+}
+
+function remember<T>(notes: Map<string, unknown>, key: string, compute: () => T): T {
+  if (notes.has(key)) return notes.get(key) as T;
+  const v = compute();
+  notes.set(key, v);
+  return v;
 }
 
 function observedEntry(t: TraceEntry): Record<string, unknown> {

@@ -18,6 +18,8 @@ import { createLogger, flushLogger } from './logger.js';
 import { policyHandlerFactory } from './policy-handler.js';
 import type { Runtime } from './runtime.js';
 import { buildRuntime } from './runtime.js';
+import type { LoadedAccess } from './access-loader.js';
+import { AccessWatcher, fileIdentity, loadAccess, sameIdentity } from './access-loader.js';
 import { runPrimary } from './cluster.js';
 import { VERSION } from './version.js';
 
@@ -61,7 +63,34 @@ export async function startDaemon(
     ...config.log,
     ...(options.worker === undefined ? {} : { worker: options.worker }),
   });
-  let current = buildRuntime(config, 1);
+  let access: Extract<LoadedAccess, { ok: true }> | null = null;
+  if (config.accessDb !== null) {
+    const loaded = await loadAccess(config.accessDb);
+    if (!loaded.ok) {
+      await flushLogger(log);
+      return { errors: loaded.errors };
+    }
+    access = loaded;
+    logAccessLoaded(log, 'access_db_loaded', loaded);
+  }
+  let current = buildRuntime(config, 1, access?.snapshot ?? null);
+  const watcher =
+    config.accessDb === null || access === null
+      ? null
+      : new AccessWatcher(
+          config.accessDb,
+          access.identity,
+          (loaded) => {
+            access = loaded;
+            current = buildRuntime(current.config, current.generation + 1, loaded.snapshot);
+            logAccessLoaded(log, 'access_db_reload', loaded, current.generation);
+          },
+          (errors) =>
+            log.error(
+              { event: 'access_db_reload', ok: false, errors },
+              'access map refused; the previous one keeps serving',
+            ),
+        );
   const source = {
     get current(): Runtime {
       return current;
@@ -88,6 +117,7 @@ export async function startDaemon(
     await flushLogger(log);
     return { errors: [msg] };
   }
+  watcher?.start();
   log.info(
     { event: 'started', version: VERSION, config: config.source, listen: server.addresses, pid: process.pid },
     'milter-policy started',
@@ -107,7 +137,42 @@ export async function startDaemon(
         );
         return false;
       }
-      const runtime = buildRuntime(next.config, current.generation + 1);
+      let snapshot = null;
+      const a = next.config.accessDb;
+      if (a !== null) {
+        const same =
+          access !== null &&
+          current.config.accessDb?.file === a.file &&
+          current.config.accessDb.skip === a.skip &&
+          current.config.accessDb.replaceDuplicates === a.replaceDuplicates &&
+          sameIdentity(access.identity, await fileIdentity(a.file));
+        if (same && access !== null) {
+          snapshot = access.snapshot;
+        } else {
+          const loaded = await loadAccess(a);
+          if (!loaded.ok) {
+            log.error(
+              { event: 'reload', ok: false, config: configPath, errors: loaded.errors },
+              'access map rejected; the previous configuration keeps serving',
+            );
+            return false;
+          }
+          access = loaded;
+          snapshot = loaded.snapshot;
+          logAccessLoaded(log, 'access_db_loaded', loaded);
+        }
+      }
+      const runtime = buildRuntime(next.config, current.generation + 1, snapshot);
+      if (a === null) {
+        watcher?.stop();
+      } else if (access !== null) {
+        if (watcher === null)
+          log.warn(
+            { event: 'reload_restart_needed', config: configPath },
+            'watching a new access_db file starts at the next restart',
+          );
+        else watcher.reset(a, access.identity);
+      }
       if (listenKey(next.config) !== listenKey(current.config)) {
         log.warn(
           { event: 'reload_restart_needed', config: configPath },
@@ -123,6 +188,7 @@ export async function startDaemon(
     },
     stop(): Promise<number> {
       stopping ??= (async () => {
+        watcher?.stop();
         log.info(
           {
             event: 'stopping',
@@ -140,6 +206,30 @@ export async function startDaemon(
       return stopping;
     },
   };
+}
+
+function logAccessLoaded(
+  log: Logger,
+  event: string,
+  a: Extract<LoadedAccess, { ok: true }>,
+  generation?: number,
+): void {
+  log.info(
+    {
+      event,
+      ok: true,
+      file: a.snapshot.file,
+      version: a.snapshot.version,
+      entries: a.snapshot.size,
+      compiled: !a.fromText,
+      load_ms: a.ms,
+      ...(generation === undefined ? {} : { generation }),
+      ...(a.warnings.length > 0
+        ? { warnings: a.warnings.slice(0, 20), warning_count: a.warnings.length }
+        : {}),
+    },
+    'access map loaded',
+  );
 }
 
 /**

@@ -25,6 +25,19 @@ export interface ClientFacts {
   readonly kind: ClientKind;
 }
 
+/**
+ * Values a check computes once and reuses: per SMTP session (`connection`, e.g. the client's
+ * access entry) or per transaction (`message`, e.g. the sender's). Owned by the session adapter,
+ * which drops them when their lifetime ends.
+ */
+export interface PolicyMemo {
+  connection<T>(key: string, compute: () => T): T;
+  message<T>(key: string, compute: () => T): T;
+}
+
+/** Where the explain tool (`milter-policy query`) collects what checks looked at. */
+export type ExplainSink = (check: string, line: string) => void;
+
 export interface PolicyInput {
   readonly stage: PolicyStage;
   readonly client: ClientFacts;
@@ -37,12 +50,15 @@ export interface PolicyInput {
   readonly recipients: readonly string[];
   /** MTA macro lookup; `x` and `{x}` are the same name. */
   macro(name: string): string | undefined;
+  readonly memo: PolicyMemo;
+  /** Set by the explain tool only. */
+  readonly explain?: ExplainSink;
 }
 
 export type Verdict =
   | { readonly action: 'ok' } // final and positive for this subject: later checks of the stage are skipped
-  | { readonly action: 'reject'; readonly reply: SmtpReply }
-  | { readonly action: 'tempfail'; readonly reply: SmtpReply }
+  | { readonly action: 'reject'; readonly reply: SmtpReply; readonly noAddressPrefix?: boolean }
+  | { readonly action: 'tempfail'; readonly reply: SmtpReply; readonly noAddressPrefix?: boolean }
   | { readonly action: 'discard' };
 
 export interface HeaderAddition {
@@ -51,8 +67,23 @@ export interface HeaderAddition {
 }
 
 export type CheckResult =
-  | { readonly kind: 'pass'; readonly reason?: string; readonly addHeaders?: readonly HeaderAddition[] }
-  | { readonly kind: 'hit'; readonly verdict: Verdict; readonly reason: string }
+  | {
+      readonly kind: 'pass';
+      readonly reason?: string;
+      readonly addHeaders?: readonly HeaderAddition[];
+      /** Hold the message with this reason (sent at end of message; the last one wins). */
+      readonly quarantine?: string;
+      /** The rule that matched, e.g. `/etc/mail/access:12`. */
+      readonly entry?: string;
+    }
+  | {
+      readonly kind: 'hit';
+      readonly verdict: Verdict;
+      readonly reason: string;
+      readonly entry?: string;
+      /** With an `ok` verdict: accept, but hold the message with this reason. */
+      readonly quarantine?: string;
+    }
   | { readonly kind: 'skip'; readonly reason: string }
   | { readonly kind: 'error'; readonly error: string };
 
@@ -77,4 +108,10 @@ export interface Check {
 }
 
 export const PASS: CheckResult = Object.freeze({ kind: 'pass' });
+
+/** A memo that remembers nothing (tests, one-off evaluations). */
+export const NO_MEMO: PolicyMemo = {
+  connection: (_key, compute) => compute(),
+  message: (_key, compute) => compute(),
+};
 export const OK: Verdict = Object.freeze({ action: 'ok' });

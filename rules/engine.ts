@@ -33,6 +33,8 @@ export const DEFER_REPLY: SmtpReply = {
 
 export interface TraceEntry {
   readonly check: string;
+  /** The rule that matched (`file:line`), when the check names one. */
+  readonly entry?: string;
   readonly result: 'pass' | 'hit' | 'observed' | 'skip' | 'error';
   readonly reason?: string;
   /** For hits and observed hits: what the check wanted. */
@@ -45,8 +47,12 @@ export interface StageOutcome {
   readonly verdict: Verdict | null;
   readonly decidedBy: string | null;
   readonly reason: string | null;
+  /** The rule (`file:line`) behind the verdict, when the deciding check names one. */
+  readonly entry: string | null;
   readonly trace: readonly TraceEntry[];
   readonly addHeaders: readonly HeaderAddition[];
+  /** The last quarantine reason a passing check gave, if any. */
+  readonly quarantine: string | null;
 }
 
 export interface EngineOptions {
@@ -60,8 +66,10 @@ const EMPTY: StageOutcome = Object.freeze({
   verdict: null,
   decidedBy: null,
   reason: null,
+  entry: null,
   trace: [],
   addHeaders: [],
+  quarantine: null,
 });
 
 class LazyBudget implements CheckBudget {
@@ -81,8 +89,10 @@ class StageRun {
   verdict: Verdict | null = null;
   decidedBy: string | null = null;
   reason: string | null = null;
+  entry: string | null = null;
   readonly trace: TraceEntry[] = [];
   addHeaders: HeaderAddition[] | null = null;
+  quarantine: string | null = null;
   deferred: { check: string; error: string } | null = null;
   deadline = 0;
 
@@ -92,9 +102,18 @@ class StageRun {
   apply(check: Check, r: CheckResult): boolean {
     switch (r.kind) {
       case 'pass':
-        if (r.reason !== undefined) this.trace.push({ check: check.name, result: 'pass', reason: r.reason });
+        if (r.reason !== undefined) {
+          this.trace.push({
+            check: check.name,
+            result: 'pass',
+            reason: r.reason,
+            ...(r.entry === undefined ? {} : { entry: r.entry }),
+          });
+        }
         if (r.addHeaders !== undefined && r.addHeaders.length > 0)
           (this.addHeaders ??= []).push(...r.addHeaders);
+        if (r.quarantine !== undefined && !this.observeAll && check.mode !== 'observe')
+          this.quarantine = r.quarantine;
         return false;
       case 'skip':
         this.trace.push({ check: check.name, result: 'skip', reason: r.reason });
@@ -105,26 +124,21 @@ class StageRun {
       case 'hit': {
         const reply =
           r.verdict.action === 'reject' || r.verdict.action === 'tempfail' ? r.verdict.reply : undefined;
-        if (check.mode === 'observe' || this.observeAll) {
-          this.trace.push({
-            check: check.name,
-            result: 'observed',
-            reason: r.reason,
-            action: r.verdict.action,
-            ...(reply === undefined ? {} : { reply }),
-          });
-          return false;
-        }
+        const observed = check.mode === 'observe' || this.observeAll;
         this.trace.push({
           check: check.name,
-          result: 'hit',
+          result: observed ? 'observed' : 'hit',
           reason: r.reason,
           action: r.verdict.action,
           ...(reply === undefined ? {} : { reply }),
+          ...(r.entry === undefined ? {} : { entry: r.entry }),
         });
+        if (observed) return false;
+        if (r.quarantine !== undefined) this.quarantine = r.quarantine;
         this.verdict = r.verdict;
         this.decidedBy = check.name;
         this.reason = r.reason;
+        this.entry = r.entry ?? null;
         return true;
       }
     }
@@ -160,8 +174,10 @@ class StageRun {
       verdict: this.verdict,
       decidedBy: this.decidedBy,
       reason: this.reason,
+      entry: this.entry,
       trace: this.trace,
       addHeaders: this.addHeaders ?? [],
+      quarantine: this.quarantine,
     };
   }
 }

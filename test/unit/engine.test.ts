@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Check, CheckMode, CheckResult, OnError, PolicyInput } from '../../rules/check.js';
+import { NO_MEMO } from '../../rules/check.js';
 import { DEFER_REPLY, PolicyEngine } from '../../rules/engine.js';
 
 const REJECT = { code: 550, dsn: '5.7.1', text: 'no' };
@@ -35,6 +36,7 @@ const INPUT: PolicyInput = {
   recipient: '<a@b>',
   recipients: [],
   macro: () => undefined,
+  memo: NO_MEMO,
 };
 const engine = (checks: Check[], observe = false, stageBudgetMs = 5000): PolicyEngine =>
   new PolicyEngine(checks, { observe, stageBudgetMs });
@@ -52,8 +54,10 @@ describe('PolicyEngine', () => {
       verdict: null,
       decidedBy: null,
       reason: null,
+      entry: null,
       trace: [],
       addHeaders: [],
+      quarantine: null,
     });
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ClientFacts, PolicyInput } from '../../rules/check.js';
+import { NO_MEMO } from '../../rules/check.js';
 import { DomainSet } from '../../rules/domain-set.js';
 import { clientIp, parseNetwork } from '../../rules/networks.js';
 import { PostmasterExemption } from '../../rules/postmaster.js';
@@ -20,6 +21,7 @@ const guardOptions = {
   trustedNetworks: nets,
   trustAuthenticated: true,
   trustLocalSockets: true,
+  checkClientResolve: true,
   reply: { code: 550, dsn: '5.7.1', text: 'Relaying denied' },
   mode: 'enforce',
   budgetMs: 1000,
@@ -50,6 +52,7 @@ function input(
     recipient,
     recipients: [],
     macro: (n) => macros[n.replace(/^\{(.*)\}$/, '$1')],
+    memo: NO_MEMO,
   };
 }
 const verdictOf = (rcpt: string, c?: ClientFacts, m?: Record<string, string>): string =>
