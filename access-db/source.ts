@@ -14,6 +14,8 @@ import { parseKey } from './keys.js';
 
 export interface SourceEntry {
   readonly key: ParsedKey;
+  /** The key as written in the file. */
+  readonly written: string;
   /** The right-hand side as written (trailing blanks kept, as makemap keeps them). */
   readonly value: string;
   readonly line: number;
@@ -106,7 +108,7 @@ export function parseAccessSource(text: string, file: string, options: SourceOpt
           line: lineNo,
           message: `duplicate key ${JSON.stringify(key.key)} replaces line ${first.line}`,
         });
-        entries[seen] = { key, value, line: lineNo };
+        entries[seen] = { key, written, value, line: lineNo };
       } else {
         warnings.push({
           file,
@@ -117,7 +119,7 @@ export function parseAccessSource(text: string, file: string, options: SourceOpt
       continue;
     }
     byKey.set(key.key, entries.length);
-    entries.push({ key, value, line: lineNo });
+    entries.push({ key, written, value, line: lineNo });
   }
   return { file, entries, errors, warnings };
 }

@@ -2,6 +2,9 @@
 // The `milter-policy` command. Subcommands:
 //   serve [--config FILE]     run the daemon (default: the bundled examples/milter-policy.yaml)
 //   check-config FILE         validate a configuration file; every problem as file:line: path: problem
+//   makemap [TYPE] NAME       compile a sendmail access file into NAME.mpdb (./makemap.ts)
+//   query ...                 explain what the policy decides for a client, sender, recipients (./query.ts)
+//   check [FILE]              lint an access file (./lint.ts)
 //   version                   print the version
 // Exit codes: 0 ok, 1 invalid input (check-config found problems), 2 usage or start-up error.
 
@@ -9,12 +12,19 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../daemon/config.js';
 import { serve } from '../daemon/serve.js';
 import { EMBEDDED_CONFIG, VERSION } from '../daemon/version.js';
+import { makemap } from './makemap.js';
+import { query } from './query.js';
+import { check } from './lint.js';
 
 const USAGE = `usage: milter-policy <command> [options]
 
 commands:
   serve [--config FILE]     run the daemon (default config: ${EMBEDDED_CONFIG})
   check-config FILE         validate a configuration file
+  makemap [TYPE] NAME       compile a sendmail access file (NAME.mpdb), as sendmail's makemap
+  query --client IP --to ADDR [options]
+                            explain the decisions for a client, sender and recipients
+  check [ACCESS_FILE]       lint an access file (also --config FILE)
   version                   print the version
   help                      this text
 `;
@@ -46,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}\n`);
       return 1;
     }
+    case 'makemap':
+      return makemap(rest);
+    case 'query':
+      return query(rest);
+    case 'check':
+      return check(rest);
     case 'version':
     case '--version':
       process.stdout.write(`milter-policy ${VERSION}\n`);
