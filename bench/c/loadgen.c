@@ -7,6 +7,7 @@
  *   loadgen --target inet:PORT@HOST|unix:/path [--concurrency N] [--duration SEC] [--warmup SEC]
  *           [--messages-per-connection K] [--clients CIDR] [--rcpt ADDR]... [--body-bytes N]
  *           [--headers N] [--timeout SEC] [--drain SEC] [--trace N] [--verify-close N]
+ *           [--timeline MS]
  *
  * Per message (one milter connection per message by default, as Postfix opens one per SMTP
  * session): OPTNEG offering version 6, actions 0x1FF, protocol 0x1FFFFF; then, honouring what the
@@ -27,7 +28,11 @@
  * its final reply), whole-message latency (socket connect start -> final EOM reply; for the 2nd..Kth
  * message of a connection from the write of its MAIL batch), all samples kept and sorted at the end;
  * messages/s completed inside the window (after --warmup, for --duration); errors; the generator's
- * own CPU (getrusage user+sys / wall over the window, % of one core).
+ * own CPU (getrusage user+sys / wall over the window, % of one core). --timeline MS adds a
+ * "timeline" object: the whole run (warm-up and drain included) cut into MS-millisecond buckets by
+ * the time a message ended, each with the messages that ended in it, their latency p50/p99/max,
+ * tempfail replies and errors, and the wall-clock time (ms since the epoch) of bucket 0, so that a
+ * caller can line events up with it (bench/access-db.ts does, around an access map swap).
  *
  * Failure: bad options -> message on stderr, exit 64; cannot reach the target at all -> the JSON
  * still comes out with connect_failed errors. Exit 2 if the milter committed a protocol error
@@ -147,6 +152,7 @@ static struct {
 	int headers;
 	int trace;
 	int verify_close;
+	double timeline_ms;
 } opt = {.verify_close = 100,
 	 .concurrency = 1,
 	 .duration = 10,
@@ -299,6 +305,31 @@ static struct {
 } R;
 
 static uint64_t t0, warm_end, t_end;
+static double t0_epoch_ms;
+
+/* ---- timeline (--timeline MS) ---- */
+
+struct tl_bucket {
+	struct samples message;
+	uint64_t tempfail, errors;
+};
+static struct tl_bucket *tl;
+static size_t tl_n;
+
+/* The bucket of time t, or NULL without --timeline. */
+static struct tl_bucket *tl_at(uint64_t t)
+{
+	if (opt.timeline_ms <= 0 || t < t0)
+		return NULL;
+	size_t i = (size_t)((double)(t - t0) / 1e6 / opt.timeline_ms);
+	if (i >= tl_n) {
+		size_t n = i + 64;
+		tl = xrealloc(tl, n * sizeof *tl);
+		memset(tl + tl_n, 0, (n - tl_n) * sizeof *tl);
+		tl_n = n;
+	}
+	return &tl[i];
+}
 
 static int in_window(uint64_t t)
 {
@@ -343,6 +374,9 @@ static const char sender_addr[] = "sender@client.example";
 static void record_error(enum err_kind k, struct conn *c, const char *fmt, ...)
 {
 	R.errors[k]++;
+	struct tl_bucket *b = tl_at(now_ns());
+	if (b != NULL)
+		b->errors++;
 	if (R.first_error[0] == '\0') {
 		char msg[400];
 		va_list ap;
@@ -650,6 +684,9 @@ static void simple_packet(struct buf *b, char cmd)
 static void finish_message(struct conn *c, int stage, uint8_t code, uint64_t t)
 {
 	R.t_messages++;
+	struct tl_bucket *b = tl_at(t);
+	if (b != NULL)
+		sample_add(&b->message, t - c->msg_t);
 	if (in_window(t)) {
 		R.messages++;
 		sample_add(&R.message, t - c->msg_t);
@@ -933,6 +970,8 @@ static int handle_packet(struct conn *c, uint8_t code, const uint8_t *p, uint32_
 		render(R.reply_sample[st][code], sizeof R.reply_sample[st][code], p, code == 'y' ? n - 1 : n);
 	c->awaiting = -1;
 	int tempfail = code == 't' || (code == 'y' && p[0] == '4');
+	if (tempfail && tl_at(t) != NULL)
+		tl_at(t)->tempfail++;
 	if (tempfail)
 		record_error(E_UNEXPECTED, c, "tempfail '%c' %.*s", code, (int)(code == 'y' ? n - 1 : 0), (const char *)p);
 
@@ -1332,8 +1371,32 @@ static void print_results(double cpu_pct, double user_s, double sys_s, double wi
 	       (unsigned long long)R.t_messages, (unsigned long long)R.unfinished);
 	for (int s = 1; s < ST__COUNT; s++)
 		printf("%s\"%s\": %llu", s > 1 ? ", " : "", stage_name[s], (unsigned long long)R.t_sent[s]);
-	printf("}},\n  \"loadgen_cpu_pct\": %.1f,\n  \"loadgen_cpu_s\": {\"user\": %.3f, \"sys\": %.3f}\n}\n",
-	       cpu_pct, user_s, sys_s);
+	printf("}},\n  \"loadgen_cpu_pct\": %.1f,\n  \"loadgen_cpu_s\": {\"user\": %.3f, \"sys\": %.3f}", cpu_pct,
+	       user_s, sys_s);
+	if (opt.timeline_ms > 0) {
+		size_t last = 0;
+		for (size_t i = 0; i < tl_n; i++)
+			if (tl[i].message.n > 0 || tl[i].errors > 0 || tl[i].tempfail > 0)
+				last = i + 1;
+		printf(",\n  \"timeline\": {\"t0_epoch_ms\": %.3f, \"bucket_ms\": %g, \"warmup_end_ms\": %.3f, "
+		       "\"buckets\": [",
+		       t0_epoch_ms, opt.timeline_ms, (double)(warm_end - t0) / 1e6);
+		for (size_t i = 0; i < last; i++) {
+			struct samples *m = &tl[i].message;
+			printf("%s\n    {\"messages\": %zu, ", i > 0 ? "," : "", m->n);
+			if (m->n > 0) {
+				qsort(m->v, m->n, sizeof *m->v, cmp_u64);
+				printf("\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, ", pct(m, 0.50), pct(m, 0.99),
+				       pct(m, 1.0));
+			} else {
+				printf("\"p50_us\": null, \"p99_us\": null, \"max_us\": null, ");
+			}
+			printf("\"tempfail\": %llu, \"errors\": %llu}", (unsigned long long)tl[i].tempfail,
+			       (unsigned long long)tl[i].errors);
+		}
+		printf("\n  ]}");
+	}
+	printf("\n}\n");
 }
 
 /* ---- options parsing ---- */
@@ -1419,7 +1482,7 @@ static void usage(void)
 	fputs("usage: loadgen --target inet:PORT@HOST|unix:/path [--concurrency N] [--duration SEC]\n"
 	      "               [--warmup SEC] [--messages-per-connection K] [--clients CIDR]\n"
 	      "               [--rcpt ADDR]... [--body-bytes N] [--headers N] [--timeout SEC]\n"
-	      "               [--drain SEC] [--trace N] [--verify-close N]\n",
+	      "               [--drain SEC] [--trace N] [--verify-close N] [--timeline MS]\n",
 	      stderr);
 	exit(64);
 }
@@ -1439,6 +1502,7 @@ int main(int argc, char **argv)
 						 {"drain", required_argument, 0, 'D'},
 						 {"trace", required_argument, 0, 'x'},
 						 {"verify-close", required_argument, 0, 'V'},
+						 {"timeline", required_argument, 0, 'L'},
 						 {"help", no_argument, 0, 'h'},
 						 {0, 0, 0, 0}};
 	int ch;
@@ -1487,6 +1551,9 @@ int main(int argc, char **argv)
 		case 'V':
 			opt.verify_close = (int)parse_int("verify-close", optarg, 0, 1000000000);
 			break;
+		case 'L':
+			opt.timeline_ms = (double)parse_int("timeline", optarg, 10, 60000);
+			break;
 		default:
 			usage();
 		}
@@ -1527,6 +1594,11 @@ int main(int argc, char **argv)
 		die("out of memory");
 
 	t0 = now_ns();
+	{
+		struct timespec rt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		t0_epoch_ms = (double)rt.tv_sec * 1e3 + (double)rt.tv_nsec / 1e6;
+	}
 	warm_end = t0 + (uint64_t)(opt.warmup * 1e9);
 	t_end = warm_end + (uint64_t)(opt.duration * 1e9);
 	uint64_t drain_end = t_end + (uint64_t)(opt.drain * 1e9);
