@@ -8,7 +8,9 @@
 //   ours-w1  the same as one process (workers: 1),
 // samples each milter's CPU from /proc/PID/stat, cross-checks the milter's own counters against
 // what the load generator sent, and writes docs/benchmarks.md and docs/benchmarks.json itself:
-// those two files are never edited by hand.
+// those two files are never edited by hand. The access_db section of benchmarks.md (between
+// `<!-- access-db:begin -->` and `<!-- access-db:end -->`) belongs to bench/access-db.ts and is
+// carried over unchanged (./report-sections.ts).
 //
 // Options (flags win over environment variables):
 //   --duration SEC   BENCH_DURATION     measured seconds per run (default 10)
@@ -27,22 +29,40 @@
 // produces no result; exit 2 when everything ran but a milter committed protocol errors (the
 // reports are written first, with the errors in them); 0 otherwise.
 
-import { spawn, execFileSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { Latency, LoadgenResult, Stage } from './loadgen-result.js';
+import type { Machine, ProcSample, StatSample, SystemCpu } from './machine.js';
+import {
+  CLK_TCK,
+  PAGE_SIZE,
+  QUIET_PCT,
+  machine,
+  procSample,
+  readText,
+  root,
+  statSample,
+  systemCpu,
+  waitQuiet,
+} from './machine.js';
+import type { Captured } from './processes.js';
+import {
+  buildCPrograms,
+  daemonMain,
+  fail,
+  freePort,
+  hasStarted,
+  killAll,
+  loadgenBin,
+  nullMilterBin,
+  run,
+} from './processes.js';
+import { formatJson, keepSections } from './report-sections.js';
 
-const root = path.resolve(import.meta.dirname, '..', '..');
-const cDir = path.join(root, 'bench', 'c');
-const buildDir = path.join(cDir, 'build');
-const nullMilterBin = path.join(buildDir, 'null-milter');
-const loadgenBin = path.join(buildDir, 'loadgen');
-const daemonMain = path.join(root, 'dist', 'cli', 'main.js');
 const configTemplate = path.join(root, 'bench', 'milter-policy-bench.yaml');
 
 type TargetName = 'lean' | 'full' | 'ours' | 'ours-w1';
@@ -71,63 +91,6 @@ interface Options {
   readonly fromJson: string | null;
 }
 
-// ---- what the load generator prints (bench/c/loadgen.c, print_results) ----
-
-interface Latency {
-  readonly count: number;
-  readonly p50: number;
-  readonly p90: number;
-  readonly p99: number;
-  readonly p999: number;
-  readonly max: number;
-  readonly mean: number;
-}
-
-type Stage = 'optneg' | 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'header' | 'eoh' | 'body' | 'eom';
-
-interface LoadgenResult {
-  readonly messages_per_connection: number;
-  readonly clients: string;
-  readonly recipients: readonly string[];
-  readonly body_bytes: number;
-  readonly headers: number;
-  readonly negotiated: {
-    readonly version: number;
-    readonly actions: string;
-    readonly protocol: string;
-    readonly connections_differing: number;
-    readonly macro_lists: Record<string, string>;
-  } | null;
-  readonly window_s: number;
-  readonly messages: number;
-  readonly messages_per_sec: number;
-  readonly connections: number;
-  readonly latency_us: Record<'message' | Stage, Latency | null>;
-  readonly replies: Record<string, Record<string, number>>;
-  readonly reply_samples: Record<string, string>;
-  readonly modifications: Record<string, number>;
-  readonly modification_samples: Record<string, string>;
-  readonly dispositions: Record<string, number>;
-  readonly errors: {
-    readonly protocol: number;
-    readonly unexpected_reply: number;
-    readonly connect_failed: number;
-    readonly connection_lost: number;
-    readonly timeout: number;
-    readonly total: number;
-    readonly first: string | null;
-  };
-  readonly warnings: Record<string, number | string | null>;
-  readonly totals: {
-    readonly connections: number;
-    readonly negotiated: number;
-    readonly messages: number;
-    readonly unfinished_at_end: number;
-    readonly sent: Record<Exclude<Stage, 'optneg'>, number>;
-  };
-  readonly loadgen_cpu_pct: number;
-}
-
 // ---- one measurement ----
 
 interface CpuUse {
@@ -137,17 +100,6 @@ interface CpuUse {
   readonly peakPct: number | null;
   readonly peakRssMiB: number | null;
   readonly peakThreads: number | null;
-}
-
-interface SystemCpu {
-  /** Whole machine over the measured window, % of one core (the maximum is cores × 100). */
-  readonly busyPct: number;
-  /** Of that: time the hypervisor gave to someone else, and softirq (loopback networking). */
-  readonly stealPct: number;
-  readonly softirqPct: number;
-  /** Busy time neither the milter nor the load generator accounts for: other processes,
-   *  interrupts, kernel threads. A large value means the run was disturbed. */
-  readonly otherPct: number | null;
 }
 
 interface Measurement {
@@ -177,16 +129,8 @@ interface Measurement {
 /** "Rest of system" CPU above which a measurement is repeated (other sessions share the machine). */
 const DISTURBED_PCT = 25;
 const DISTURBED_RETRIES = 2;
-/** Before each measurement: wait until the machine is this idle (busy % of one core), at most QUIET_WAIT_S. */
-const QUIET_PCT = 20;
-const QUIET_WAIT_S = 180;
 
 // ---- options ----
-
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(1);
-}
 
 function positiveNumber(name: string, v: string): number {
   const n = Number(v);
@@ -289,294 +233,12 @@ function reproduceCommand(o: Options): string {
   return parts.join(' ');
 }
 
-// ---- machine ----
-
-function firstLine(cmd: string, args: readonly string[]): string {
-  try {
-    return (
-      execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-        .split('\n')[0]
-        ?.trim() ?? ''
-    );
-  } catch {
-    return 'unknown';
-  }
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-interface Machine {
-  readonly cores: number;
-  readonly cpuModel: string;
-  readonly memoryGiB: number;
-  readonly node: string;
-  readonly kernel: string;
-  readonly os: string;
-  readonly gcc: string;
-  readonly libmilter: string;
-  readonly openFilesLimit: string;
-  readonly somaxconn: string;
-  readonly tcpTwReuse: string;
-  readonly ephemeralPorts: string;
-  /** The measured tree: HEAD and the files that differ from it (the build includes them). */
-  readonly commit: string;
-  readonly uncommitted: readonly string[];
-}
-
-/** Source files that differ from HEAD (modified or untracked), outside bench/ and docs/. */
-function gitDirty(): string[] {
-  try {
-    return execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=all'], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .map((l) => l.slice(3).trim())
-      .filter((f) => f !== '' && !f.startsWith('bench/') && !f.startsWith('docs/'));
-  } catch {
-    return [];
-  }
-}
-
-function machine(): Machine {
-  const cpuinfo = readText('/proc/cpuinfo');
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
-  const limits = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readText('/proc/self/limits'));
-  const osName = /^PRETTY_NAME="?([^"\n]+)"?$/m.exec(readText('/etc/os-release'))?.[1] ?? os.type();
-  return {
-    cores: os.cpus().length,
-    cpuModel: model.trim(),
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
-    kernel: `${os.type()} ${os.release()}`,
-    os: osName,
-    gcc: firstLine('gcc', ['--version']),
-    libmilter: firstLine('dpkg-query', ['-W', '-f=${Version}', 'libmilter-dev']),
-    openFilesLimit: limits === null ? 'unknown' : `${limits[1]} (hard ${limits[2]})`,
-    somaxconn: readText('/proc/sys/net/core/somaxconn').trim(),
-    tcpTwReuse: readText('/proc/sys/net/ipv4/tcp_tw_reuse').trim(),
-    ephemeralPorts: readText('/proc/sys/net/ipv4/ip_local_port_range').trim().replace(/\s+/, '-'),
-    commit: firstLine('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
-    uncommitted: gitDirty(),
-  };
-}
-
-const CLK_TCK = Number(firstLine('getconf', ['CLK_TCK'])) || 100;
-const PAGE_SIZE = Number(firstLine('getconf', ['PAGESIZE'])) || 4096;
-
-// ---- processes ----
-
-const live = new Set<ChildProcess>();
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    for (const c of live) c.kill('SIGKILL');
-    process.exit(130);
-  });
-}
-
-interface Captured {
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-  stdout(): string;
-  stderr(): string;
-}
-
-const CAPTURE_LIMIT = 1 << 20;
-
-function run(cmd: string, args: readonly string[]): Captured {
-  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let out = '';
-  let err = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    if (out.length < CAPTURE_LIMIT) out += d;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    err = (err + d).slice(-CAPTURE_LIMIT);
-  });
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('error', (e) => {
-      err += `\n${e.message}`;
-      live.delete(child);
-      resolve(null);
-    });
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      resolve(code ?? (signal === null ? null : 128 + (os.constants.signals[signal] ?? 0)));
-    });
-  });
-  return { child, exited, stdout: () => out, stderr: () => err };
-}
-
-async function compile(): Promise<void> {
-  if (!existsSync('/usr/include/libmilter/mfapi.h'))
-    fail('libmilter headers missing: apt-get install libmilter-dev');
-  await mkdir(buildDir, { recursive: true });
-  const jobs: [string, string[]][] = [
-    [nullMilterBin, [path.join(cDir, 'null-milter.c'), '-lmilter', '-lpthread']],
-    [loadgenBin, [path.join(cDir, 'loadgen.c')]],
-  ];
-  for (const [bin, rest] of jobs) {
-    const p = run('gcc', ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', bin, ...rest]);
-    const code = await p.exited;
-    if (code !== 0) fail(`gcc failed for ${path.basename(bin)}:\n${p.stderr()}`);
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => {
-        if (a !== null && typeof a === 'object') resolve(a.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
-}
-
-interface ProcSample {
-  readonly t: number;
-  readonly ticks: number;
-  readonly rssPages: number;
-  readonly threads: number;
-}
-
-/** Fields of /proc/PID/stat after "pid (comm) ": field n of proc(5) is at index n - 3. */
-function statFields(pid: number | string): string[] | null {
-  const s = readText(`/proc/${pid}/stat`);
-  return s === '' ? null : s.slice(s.lastIndexOf(')') + 2).split(' ');
-}
-
-/** The process and its descendants (cluster workers), summed. */
-function procSample(pid: number): ProcSample | null {
-  const own = statFields(pid);
-  if (own === null) return null;
-  const parent = new Map<number, number>();
-  let entries: string[] = [];
-  try {
-    entries = readdirSync('/proc').filter((e) => /^[0-9]+$/.test(e));
-  } catch {
-    // no /proc listing: the process alone
-  }
-  const fields = new Map<number, string[]>([[pid, own]]);
-  for (const e of entries) {
-    const f = statFields(e);
-    if (f === null) continue;
-    parent.set(Number(e), Number(f[1]));
-    fields.set(Number(e), f);
-  }
-  const tree = new Set([pid]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [child, ppid] of parent)
-      if (!tree.has(child) && tree.has(ppid)) {
-        tree.add(child);
-        grew = true;
-      }
-  }
-  let ticks = 0;
-  let rssPages = 0;
-  let threads = 0;
-  for (const p of tree) {
-    const f = fields.get(p);
-    if (f === undefined) continue;
-    ticks += Number(f[11]) + Number(f[12]);
-    rssPages += Number(f[21]);
-    threads += Number(f[17]);
-  }
-  return { t: performance.now(), ticks, rssPages, threads };
-}
-
-interface StatSample {
-  readonly t: number;
-  readonly busy: number;
-  readonly steal: number;
-  readonly softirq: number;
-}
-
-/** The aggregate `cpu` line of /proc/stat, in clock ticks. */
-function statSample(): StatSample | null {
-  const line = readText('/proc/stat').split('\n')[0] ?? '';
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return null;
-  const [user, nice, system, , , irq, softirq, steal] = f as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  return { t: performance.now(), busy: user + nice + system + irq + softirq + steal, steal, softirq };
-}
-
-function systemCpu(
-  a: StatSample | null,
-  b: StatSample | null,
-  milterPct: number | null,
-  loadgenPct: number | null,
-): SystemCpu | null {
-  if (a === null || b === null || b.t <= a.t) return null;
-  const pct = (d: number): number => (d / CLK_TCK / ((b.t - a.t) / 1000)) * 100;
-  const busyPct = pct(b.busy - a.busy);
-  return {
-    busyPct,
-    stealPct: pct(b.steal - a.steal),
-    softirqPct: pct(b.softirq - a.softirq),
-    otherPct:
-      milterPct === null || loadgenPct === null ? null : Math.max(0, busyPct - milterPct - loadgenPct),
-  };
-}
-
-/** Waits (bounded) until nothing else is keeping the CPUs busy; returns the busy % last seen. */
-async function waitQuiet(): Promise<number> {
-  const deadline = performance.now() + QUIET_WAIT_S * 1000;
-  let said = false;
-  for (;;) {
-    const a = statSample();
-    await sleep(1000);
-    const sys = systemCpu(a, statSample(), null, null);
-    const busy = sys?.busyPct ?? 0;
-    if (busy < QUIET_PCT || performance.now() > deadline) {
-      if (said) process.stderr.write(`(${busy.toFixed(0)} % busy) `);
-      return busy;
-    }
-    if (!said) process.stderr.write(`waiting for the machine to go quiet (${busy.toFixed(0)} % busy)... `);
-    said = true;
-  }
-}
-
 interface StartedMilter {
   readonly proc: Captured;
   readonly pid: number;
   readonly listen: string;
   readonly command: string;
   readonly logFile: string | null;
-}
-
-/** A `started` event of the whole daemon: in cluster mode the primary's (worker 0), which it logs
- *  once every worker listens; a worker's own `started` line comes earlier. */
-function hasStarted(text: string): boolean {
-  for (const line of text.split('\n')) {
-    if (!/"event"\s*:\s*"started"/.test(line)) continue;
-    try {
-      const rec = JSON.parse(line) as { worker?: unknown };
-      if (rec.worker === undefined || rec.worker === 0) return true;
-    } catch {
-      // a partly written line: look again later
-    }
-  }
-  return false;
 }
 
 async function startMilter(target: TargetName, tmp: string): Promise<StartedMilter> {
@@ -1147,17 +809,6 @@ function markdown(
   return `${L.join('\n')}\n`;
 }
 
-async function formatJson(file: string, value: unknown): Promise<string> {
-  const text = JSON.stringify(value, null, 2);
-  try {
-    const prettier = await import('prettier');
-    const config = (await prettier.resolveConfig(file)) ?? {};
-    return await prettier.format(text, { ...config, parser: 'json' });
-  } catch {
-    return `${text}\n`;
-  }
-}
-
 // ---- main ----
 
 interface RawReport {
@@ -1179,7 +830,8 @@ async function writeReports(
   const mdFile = path.join(o.out, 'benchmarks.md');
   const jsonFile = path.join(o.out, 'benchmarks.json');
   const v = verdicts(all);
-  await writeFile(mdFile, markdown(o, mach, date, all, skipped));
+  const previous = await readFile(mdFile, 'utf8').catch(() => '');
+  await writeFile(mdFile, keepSections(previous, markdown(o, mach, date, all, skipped)));
   const { fromJson: _fromJson, ...measured } = o;
   const options = { ...measured, out: path.relative(root, o.out) };
   await writeFile(
@@ -1213,7 +865,7 @@ async function main(): Promise<number> {
   }
   const o = cli;
   const mach = machine();
-  await compile();
+  await buildCPrograms();
   const skipped: string[] = [];
   let targets = o.targets;
   if (targets.some(isOurs) && !existsSync(daemonMain)) {
@@ -1253,7 +905,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    for (const c of live) c.kill('SIGKILL');
+    killAll();
     fail(e instanceof Error ? (e.stack ?? e.message) : String(e));
   },
 );
