@@ -11,7 +11,7 @@
 //   anything else                     553 5.3.0 <addr>... <the text>
 // Text inside double quotes is kept exactly; unquoted text is re-joined the way sendmail's
 // rewriting engine re-joins tokens (a space only between two words), because that is what
-// sendmail sends. `%%` is a literal `%` (map values are %-expanded).
+// sendmail sends (for From: entries it also ends the text before a `>`). `%%` is a literal `%` (map values are %-expanded).
 
 export type AccessAction =
   | { readonly kind: 'ok' }
@@ -28,6 +28,11 @@ export type AccessAction =
       readonly code: number;
       readonly dsn: string;
       readonly text: string;
+      /**
+       * The text as sendmail's check_mail sends it for a From: entry: unquoted text ends before the
+       * first `>` there (measured: `... <here>!` is sent as `... <here`); Connect: and To: keep it.
+       */
+      readonly senderText: string;
       /** How it was written: `ERROR:`, a bare code, or text sendmail does not understand (553 5.3.0). */
       readonly form: 'error' | 'bare' | 'unknown';
       /** The D.S.N was written (not derived from the code). */
@@ -42,7 +47,7 @@ export interface RhsOptions {
 const OPERATORS = new Set(['.', ':', '%', '@', '!', '^', '/', '[', ']', '+', '(', ')', '<', '>', ',', ';']);
 
 /** sendmail's tokenise-and-cataddr of unquoted text: a space survives only between two words. */
-export function sendmailText(text: string): string {
+export function sendmailText(text: string, stopAtAngle = false): string {
   let out = '';
   let prevWord = false;
   let i = 0;
@@ -60,6 +65,7 @@ export function sendmailText(text: string): string {
       i = end < 0 ? text.length : end + 1;
       continue;
     }
+    if (ch === '>' && stopAtAngle) break;
     if (OPERATORS.has(ch)) {
       out += ch;
       prevWord = false;
@@ -83,34 +89,50 @@ export function sendmailText(text: string): string {
 }
 
 /** Text of a reply: quoted as a whole -> exactly; otherwise sendmail's re-joined tokens. */
-function replyText(raw: string): string {
+function replyText(raw: string, stopAtAngle = false): string {
   const t = raw.trim();
   if (t.length >= 2 && t.startsWith('"') && t.endsWith('"') && t.indexOf('"', 1) === t.length - 1) {
     return t.slice(1, -1).replace(/%%/g, '%');
   }
-  return sendmailText(t);
+  return sendmailText(t, stopAtAngle);
 }
 
-/** `550 text` (possibly quoted as a whole) -> code and text, or null if there is no leading code. */
-function codeAndText(raw: string): { code: number; text: string } | null {
+interface Texts {
+  readonly text: string;
+  readonly senderText: string;
+}
+
+function texts(raw: string): Texts {
+  return { text: replyText(raw), senderText: replyText(raw, true) };
+}
+
+/** `550 text` (possibly quoted as a whole) -> code and texts, or null if there is no leading code. */
+function codeAndText(raw: string): ({ code: number } & Texts) | null {
   let t = raw.trim();
   const quoted = t.startsWith('"') && t.endsWith('"') && t.length >= 2;
   if (quoted) t = t.slice(1, -1);
   const m = /^([1-5][0-9][0-9])(?:[ \t]+([\s\S]*))?$/.exec(t);
   if (m === null) return null;
   const rest = m[2] ?? '';
-  return { code: Number(m[1]), text: quoted ? rest.replace(/%%/g, '%') : replyText(rest) };
+  if (quoted) {
+    const exact = rest.replace(/%%/g, '%');
+    return { code: Number(m[1]), text: exact, senderText: exact };
+  }
+  return { code: Number(m[1]), ...texts(rest) };
+}
+
+function error(
+  code: number,
+  dsn: string,
+  t: Texts,
+  form: 'error' | 'bare' | 'unknown',
+  dsnWritten: boolean,
+): AccessAction {
+  return { kind: 'error', code, dsn, text: t.text, senderText: t.senderText, form, dsnWritten };
 }
 
 function unknown(value: string): AccessAction {
-  return {
-    kind: 'error',
-    code: 553,
-    dsn: '5.3.0',
-    text: replyText(value),
-    form: 'unknown',
-    dsnWritten: false,
-  };
+  return error(553, '5.3.0', texts(value), 'unknown', false);
 }
 
 export function parseRhs(value: string, options: RhsOptions): AccessAction {
@@ -139,46 +161,16 @@ export function parseRhs(value: string, options: RhsOptions): AccessAction {
     const rest = t.slice('ERROR:'.length);
     const withDsn = /^[ \t]*"?([245]\.[0-9]{1,3}\.[0-9]{1,3})"?[ \t]*:([\s\S]*)$/.exec(rest);
     if (withDsn !== null) {
+      const dsn = withDsn[1] as string;
       const ct = codeAndText(withDsn[2] as string);
-      if (ct !== null)
-        return {
-          kind: 'error',
-          code: ct.code,
-          dsn: withDsn[1] as string,
-          text: ct.text,
-          form: 'error',
-          dsnWritten: true,
-        };
-      return {
-        kind: 'error',
-        code: 553,
-        dsn: withDsn[1] as string,
-        text: replyText(withDsn[2] as string),
-        form: 'error',
-        dsnWritten: true,
-      };
+      return ct !== null
+        ? error(ct.code, dsn, ct, 'error', true)
+        : error(553, dsn, texts(withDsn[2] as string), 'error', true);
     }
     const ct = codeAndText(rest);
-    if (ct !== null)
-      return {
-        kind: 'error',
-        code: ct.code,
-        dsn: `${String(ct.code)[0]}.0.0`,
-        text: ct.text,
-        form: 'error',
-        dsnWritten: false,
-      };
-    return unknown(rest);
+    return ct !== null ? error(ct.code, `${String(ct.code)[0]}.0.0`, ct, 'error', false) : unknown(rest);
   }
   const bare = codeAndText(t);
-  if (bare !== null)
-    return {
-      kind: 'error',
-      code: bare.code,
-      dsn: `${String(bare.code)[0]}.0.0`,
-      text: bare.text,
-      form: 'bare',
-      dsnWritten: false,
-    };
+  if (bare !== null) return error(bare.code, `${String(bare.code)[0]}.0.0`, bare, 'bare', false);
   return unknown(t);
 }

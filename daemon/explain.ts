@@ -26,6 +26,8 @@ export interface TransactionSpec {
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly mta?: MtaFlavour;
+  /** The MTA's own host name (macro j). */
+  readonly mtaHost?: string;
   /** {auth_authen}. */
   readonly auth?: string;
   /** {client_resolve}: OK, FAIL, FORGED, TEMP; absent = the MTA did not say. */
@@ -80,7 +82,7 @@ export function explainTransaction(runtime: Runtime, spec: TransactionSpec): Tra
     kind,
   };
   const mta = spec.mta ?? 'sendmail';
-  const macros: Record<string, string> = { j: 'mx.example', i: 'QUERY1' };
+  const macros: Record<string, string> = { j: spec.mtaHost ?? 'mx.example', i: 'QUERY1' };
   if (mta === 'postfix') macros['v'] = 'Postfix 3.7.11';
   if (spec.auth !== undefined) macros['auth_authen'] = spec.auth;
   if (spec.resolve !== undefined) macros['client_resolve'] = spec.resolve;

@@ -125,6 +125,17 @@ export function clientAccess(o: AccessDbOptions, input: PolicyInput): LookupWith
   return input.explain === undefined ? input.memo.connection(`access_db.client`, compute) : compute();
 }
 
+/** sendmail canonifies `user@localhost` to its own name ($j) before the sender lookup. */
+function canonicalSender(sender: string, j: string | undefined): string {
+  const at = sender.lastIndexOf('@');
+  if (at < 0 || j === undefined || j === '') return sender;
+  const domain = sender
+    .slice(at + 1)
+    .toLowerCase()
+    .replace(/\.$/, '');
+  return domain === 'localhost' ? `${sender.slice(0, at)}@${j}` : sender;
+}
+
 /** check_mail's lookup of the sender (F, U, D); the null sender is never looked up. */
 export function senderAccess(o: AccessDbOptions, input: PolicyInput): LookupWithSteps {
   const compute = (): LookupWithSteps => {
@@ -134,8 +145,9 @@ export function senderAccess(o: AccessDbOptions, input: PolicyInput): LookupWith
       return NOT_FOUND;
     }
     const steps: WalkStep[] = [];
-    const r = addressWalk(o.snapshot, 'from', sender, ['F', 'U', 'D'], walkOptions(o, input, true, steps));
-    explainSteps(input, 'access_sender', `sender <${sender}>`, steps, r);
+    const address = canonicalSender(sender, input.macro('j'));
+    const r = addressWalk(o.snapshot, 'from', address, ['F', 'U', 'D'], walkOptions(o, input, true, steps));
+    explainSteps(input, 'access_sender', `sender <${address}>`, steps, r);
     return r;
   };
   return input.explain === undefined ? input.memo.message(`access_db.sender`, compute) : compute();
@@ -181,10 +193,10 @@ export function relayFrom(o: AccessDbOptions, input: PolicyInput, byName: boolea
 }
 
 /** An ERROR/unknown right-hand side as a reply; the enhanced code's class follows the code. */
-function errorReply(a: Extract<AccessAction, { kind: 'error' }>): SmtpReply {
+function errorReply(a: Extract<AccessAction, { kind: 'error' }>, senderText = false): SmtpReply {
   const klass = String(a.code)[0] as string;
   const dsn = a.dsn[0] === klass ? a.dsn : `${klass}${a.dsn.slice(1)}`;
-  return { code: a.code, dsn, text: a.text };
+  return { code: a.code, dsn, text: senderText ? a.senderText : a.text };
 }
 
 /** What a Connect:/From: entry means for the stage: a final verdict or nothing. */
@@ -192,7 +204,14 @@ function decide(
   r: WalkResult,
   rejectReply: SmtpReply,
   what: string,
-  options: { readonly quarantine: boolean; readonly noAddressPrefix?: boolean },
+  options: {
+    readonly quarantine: boolean;
+    readonly noAddressPrefix?: boolean;
+    /** A QUARANTINE entry also accepts (ends the delayed checks), as a sender's does in sendmail. */
+    readonly quarantineAccepts?: boolean;
+    /** Use the text as sendmail's check_mail sends it (unquoted text ends before a `>`). */
+    readonly senderText?: boolean;
+  },
 ): CheckResult {
   if (r.entry === null || r.action === null) return { kind: 'pass' };
   const entry = r.entry.where;
@@ -208,11 +227,13 @@ function decide(
     case 'discard':
       return { kind: 'hit', verdict: { action: 'discard' }, reason, entry };
     case 'quarantine':
-      return options.quarantine
-        ? { kind: 'pass', quarantine: a.reason, reason, entry }
-        : { kind: 'pass', reason: `${reason} (ignored without delay_checks)`, entry };
+      if (!options.quarantine)
+        return { kind: 'pass', reason: `${reason} (ignored without delay_checks)`, entry };
+      return options.quarantineAccepts === true
+        ? { kind: 'hit', verdict: OK, reason, entry, quarantine: a.reason }
+        : { kind: 'pass', quarantine: a.reason, reason, entry };
     case 'error': {
-      const reply = errorReply(a);
+      const reply = errorReply(a, options.senderText === true);
       return {
         kind: 'hit',
         verdict: { action: a.code >= 500 ? 'reject' : 'tempfail', reply, ...np },
@@ -338,14 +359,43 @@ export class DelayChecksGate extends AccessCheck {
   }
 }
 
-/** check_mail: the sender's From: entry. */
+/** A client the MTA itself submits for (Postfix sendmail(1)/pickup, sendmail -bs). */
+function localSubmission(c: ClientFacts): boolean {
+  return c.ip === null
+    ? c.kind === 'unix' || c.kind === 'unknown'
+    : c.port === 0 && c.ip.range() === 'loopback';
+}
+
+/**
+ * check_mail: the sender's From: entry. Like sendmail's check_mail it also refuses an unqualified
+ * sender from a remote client (`553 5.5.4 Domain name required for sender address <s>`) when no
+ * entry decides for it.
+ */
 export class AccessSender extends AccessCheck {
   readonly name = 'access_sender';
   constructor(o: AccessDbOptions) {
     super(o, o.delayChecks ? 'rcpt' : 'mail');
   }
   run(input: PolicyInput): CheckResult {
-    return decide(senderAccess(this.o, input), ACCESS_DENIED, 'sender', { quarantine: true });
+    const r = senderAccess(this.o, input);
+    const decided = decide(r, ACCESS_DENIED, 'sender', {
+      quarantine: true,
+      quarantineAccepts: true,
+      senderText: true,
+    });
+    if (r.entry !== null) return decided;
+    const sender = bareAddress(input.sender ?? '');
+    if (sender !== '' && !sender.includes('@') && !localSubmission(input.client)) {
+      return {
+        kind: 'hit',
+        verdict: {
+          action: 'reject',
+          reply: { code: 553, dsn: '5.5.4', text: `Domain name required for sender address ${sender}` },
+        },
+        reason: 'unqualified sender from a remote client',
+      };
+    }
+    return decided;
   }
 }
 
