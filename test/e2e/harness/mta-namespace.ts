@@ -1,7 +1,7 @@
 // The private world an MTA runs in: a mount namespace (unshare -m, plus -u for sendmail's
 // hostname) with its own /etc/hosts and /etc/resolv.conf (nameserver 127.0.0.1, where nothing
-// listens, so no lookup ever leaves the machine or waits), and for sendmail a tmpfs /dev whose
-// /dev/log is the testbed's syslog socket. Called by postfix.ts and sendmail.ts, which run their
+// listens, so no lookup ever leaves the machine or waits; or the testbed's own DNS server, see
+// dns-server.ts), and for sendmail a tmpfs /dev whose /dev/log is the testbed's syslog socket. Called by postfix.ts and sendmail.ts, which run their
 // start commands through the shell script built here; nothing on the real machine is changed.
 // Fails when unshare or mount fail: the script runs under `set -e` and its stderr is reported.
 
@@ -12,12 +12,22 @@ export interface NamespaceOptions {
   dir: string;
   /** Names for 127.0.0.1 in the private /etc/hosts, besides localhost. */
   localNames: string[];
+  /** More /etc/hosts lines (other loopback clients with names: PTR and forward-confirmed). */
+  hosts?: readonly HostsEntry[];
+  /** The resolver's address (default 127.0.0.1, where nothing answers: lookups fail at once). */
+  nameserver?: string;
   /** Set the UTS hostname (needs `unshare -u`). */
   hostname?: string;
   /** Make /dev a small tmpfs with the usual character devices, /dev/log -> this socket. */
   devLog?: string;
   /** Directory bind-mounts, each only where the mount point already exists as a directory. */
   bindDirs?: Array<{ source: string; onto: string }>;
+}
+
+/** One /etc/hosts line: an address and its names (the first is the canonical one). */
+export interface HostsEntry {
+  address: string;
+  names: readonly string[];
 }
 
 function shellQuote(s: string): string {
@@ -28,8 +38,12 @@ function shellQuote(s: string): string {
 export function namespaceSetup(opts: NamespaceOptions): string {
   const hosts = `${opts.dir}/hosts`;
   const resolv = `${opts.dir}/resolv.conf`;
-  writeFileSync(hosts, `127.0.0.1\tlocalhost ${opts.localNames.join(' ')}\n::1\tlocalhost ip6-localhost\n`);
-  writeFileSync(resolv, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+  const extra = (opts.hosts ?? []).map((h) => `${h.address}\t${h.names.join(' ')}\n`).join('');
+  writeFileSync(
+    hosts,
+    `127.0.0.1\tlocalhost ${opts.localNames.join(' ')}\n::1\tlocalhost ip6-localhost\n${extra}`,
+  );
+  writeFileSync(resolv, `nameserver ${opts.nameserver ?? '127.0.0.1'}\noptions timeout:1 attempts:1\n`);
   const lines = [
     'set -e',
     `mount --bind ${shellQuote(hosts)} /etc/hosts`,

@@ -9,6 +9,7 @@
 
 import { chownSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import type { HostsEntry } from './mta-namespace.js';
 import { namespaceSetup } from './mta-namespace.js';
 import type { MilterAddress } from './mta-snippets.js';
 import { postfixSnippet } from './mta-snippets.js';
@@ -28,6 +29,10 @@ export interface PostfixOptions {
   sasl?: readonly SaslUser[];
   /** Extra main.cf lines, appended last. */
   extraMainCf?: string[];
+  /** More lines for the private /etc/hosts (client names smtpd can verify). */
+  hosts?: readonly HostsEntry[];
+  /** The resolver in the private resolv.conf (default 127.0.0.1: nothing answers). */
+  nameserver?: string;
 }
 
 export const POSTFIX_HOSTNAME = 'postfix.example.test';
@@ -170,7 +175,13 @@ export class PostfixInstance {
     } catch (err) {
       return fail('check', err);
     }
-    const script = `${namespaceSetup({ dir, localNames: [POSTFIX_HOSTNAME] })}\nexec /usr/sbin/postfix -c '${etc}' start\n`;
+    const ns = namespaceSetup({
+      dir,
+      localNames: [POSTFIX_HOSTNAME],
+      ...(opts.hosts !== undefined ? { hosts: opts.hosts } : {}),
+      ...(opts.nameserver !== undefined ? { nameserver: opts.nameserver } : {}),
+    });
+    const script = `${ns}\nexec /usr/sbin/postfix -c '${etc}' start\n`;
     writeFileSync(`${dir}/ns-start.sh`, script);
     try {
       await runOk('/usr/bin/unshare', ['-m', '--propagation', 'private', '/bin/sh', `${dir}/ns-start.sh`]);

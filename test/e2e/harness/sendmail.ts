@@ -2,12 +2,14 @@
 // unpacked binary under /opt/sendmail-x, a .mc built from the recipe with the "milter decides"
 // preset (FEATURE(promiscuous_relay)) and the README snippet examples/sendmail.mc appended
 // verbatim with only the daemon address replaced, every path under the testbed, everything
-// relayed to the test sink. Runs in `unshare -mu`: hostname sendmail.example.test (else 60 s
+// relayed to the test sink. Or, for the access_db oracle, sendmail's own relay control
+// (`relay: 'mta'`) and FEATURE(access_db) on a map compiled with the real makemap. Runs in `unshare -mu`: hostname sendmail.example.test (else 60 s
 // stalls), private /etc/hosts and resolv.conf, and a tmpfs /dev whose /dev/log is the testbed's
 // syslog sink, so sendmail's log is readable in the testbed (sendmail/maillog). Called by the e2e
 // test files. Fails loudly: m4/sendmail errors and the log so far go into the thrown error.
 
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { HostsEntry } from './mta-namespace.js';
 import { namespaceSetup } from './mta-namespace.js';
 import type { MilterAddress } from './mta-snippets.js';
 import { sendmailSnippet } from './mta-snippets.js';
@@ -15,11 +17,12 @@ import type { SaslUser } from './sasl.js';
 import { createSaslDb, writeSaslConfig } from './sasl.js';
 import { SyslogSink } from './syslog-sink.js';
 import type { Testbed } from './testbed.js';
-import { freePort, isAlive, runOk, stopPid, waitListening, waitUntil } from './testbed.js';
+import { freePort, isAlive, run, runOk, stopPid, waitListening, waitUntil } from './testbed.js';
 
 const SENDMAIL_ROOT = '/opt/sendmail-x';
 const SENDMAIL_BIN = `${SENDMAIL_ROOT}/usr/libexec/sendmail/sendmail`;
 const CF_DIR = `${SENDMAIL_ROOT}/usr/share/sendmail/cf`;
+export const MAKEMAP_BIN = `${SENDMAIL_ROOT}/usr/libexec/sendmail/makemap`;
 
 export const SENDMAIL_HOSTNAME = 'sendmail.example.test';
 
@@ -30,8 +33,26 @@ export interface SendmailOptions {
   milter: MilterAddress | null;
   /** SMTP AUTH users (Cyrus SASL, sasldb). */
   sasl?: readonly SaslUser[];
-  /** Extra .mc lines before the MAILER lines. */
+  /** Extra .mc lines before the MAILER lines (after FEATURE(access_db) when there is one). */
   extraMc?: string[];
+  /**
+   * Who decides relaying: 'milter' (default) = FEATURE(promiscuous_relay), sendmail accepts every
+   * RCPT; 'mta' = sendmail's own rules (RELAY_DOMAIN, class w, access map).
+   */
+  relay?: 'milter' | 'mta';
+  /** RELAY_DOMAIN entries (class R). Default example.test, relay.example.test. */
+  relayDomains?: readonly string[];
+  /** local-host-names (class w, besides sendmail's own name and localhost). Default none. */
+  localHostNames?: readonly string[];
+  /**
+   * FEATURE(access_db) on this makemap source file: copied to etc/access and compiled with the
+   * real makemap (`makemap -C sendmail.cf hash etc/access < etc/access`).
+   */
+  accessDb?: { source: string };
+  /** More lines for the private /etc/hosts (client names sendmail can verify). */
+  hosts?: readonly HostsEntry[];
+  /** The resolver in the private resolv.conf (default 127.0.0.1: nothing answers). */
+  nameserver?: string;
 }
 
 export class SendmailInstance {
@@ -57,7 +78,10 @@ export class SendmailInstance {
     writeFileSync(`${etc}/aliases`, '');
     writeFileSync(`${etc}/helpfile`, '');
     writeFileSync(`${etc}/error-header`, '');
-    writeFileSync(`${etc}/local-host-names`, '');
+    writeFileSync(
+      `${etc}/local-host-names`,
+      (opts.localHostNames ?? []).map((n) => `${n}\n`).join(''),
+    );
     writeFileSync(`${etc}/service.switch`, 'hosts files\naliases files\n');
     const port = await freePort();
     const q = (s: string): string => `\`${s}'`;
@@ -96,10 +120,17 @@ export class SendmailInstance {
       "define(`confMILTER_LOG_LEVEL', `14')dnl",
       "FEATURE(`no_default_msa')dnl",
       `DAEMON_OPTIONS(\`Port=${port}, Addr=127.0.0.1, Name=MTA-testbed, Family=inet')dnl`,
-      "RELAY_DOMAIN(`example.test')dnl",
-      "RELAY_DOMAIN(`relay.example.test')dnl",
-      'dnl "milter decides": sendmail accepts every RCPT, the daemon judges relaying',
-      "FEATURE(`promiscuous_relay')dnl",
+      ...(opts.relayDomains ?? ['example.test', 'relay.example.test']).map((d) => `RELAY_DOMAIN(${q(d)})dnl`),
+      ...((opts.relay ?? 'milter') === 'milter'
+        ? [
+            'dnl "milter decides": sendmail accepts every RCPT, the daemon judges relaying',
+            "FEATURE(`promiscuous_relay')dnl",
+          ]
+        : ['dnl sendmail decides relaying itself (no promiscuous_relay)']),
+      ...(opts.localHostNames !== undefined ? ["FEATURE(`use_cw_file')dnl"] : []),
+      ...(opts.accessDb !== undefined
+        ? [`FEATURE(\`access_db', ${q(`hash -T<TMPF> -o ${etc}/access`)})dnl`]
+        : []),
       "define(`SMART_HOST', `esmtp:[127.0.0.1]')dnl",
       "define(`MAIL_HUB', `esmtp:[127.0.0.1]')dnl",
       "define(`LOCAL_RELAY', `esmtp:[127.0.0.1]')dnl",
@@ -135,6 +166,19 @@ export class SendmailInstance {
       `${etc}/sendmail.mc`,
     ]);
     writeFileSync(`${etc}/sendmail.cf`, cf);
+    if (opts.accessDb !== undefined) {
+      const source = readFileSync(opts.accessDb.source);
+      writeFileSync(`${etc}/access`, source);
+      // makemap reads /etc/mail/sendmail.cf unless told which cf to use (gotcha 11).
+      const r = await run(MAKEMAP_BIN, ['-C', `${etc}/sendmail.cf`, 'hash', `${etc}/access`], {
+        input: source,
+      });
+      const problems = r.stderr
+        .split('\n')
+        .filter((l) => l.trim() !== '' && !/World writable directory/.test(l));
+      if (r.code !== 0 || problems.length > 0)
+        throw new Error(`makemap hash ${etc}/access exited ${r.code}:\n${problems.join('\n')}`);
+    }
 
     const syslog = await SyslogSink.start(`${dir}/log.sock`, `${dir}/maillog`);
     opts.tb.onTeardown(`syslog sink of ${dir}`, () => syslog.close());
@@ -142,6 +186,8 @@ export class SendmailInstance {
       namespaceSetup({
         dir,
         localNames: [SENDMAIL_HOSTNAME, 'sendmail'],
+        ...(opts.hosts !== undefined ? { hosts: opts.hosts } : {}),
+        ...(opts.nameserver !== undefined ? { nameserver: opts.nameserver } : {}),
         hostname: SENDMAIL_HOSTNAME,
         devLog: syslog.socketPath,
         bindDirs: saslDirs,
