@@ -1,8 +1,10 @@
 // The private world an MTA runs in: a mount namespace (unshare -m, plus -u for sendmail's
-// hostname) with its own /etc/hosts and /etc/resolv.conf (nameserver 127.0.0.1, where nothing
-// listens, so no lookup ever leaves the machine or waits; or the testbed's own DNS server, see
-// dns-server.ts), and for sendmail a tmpfs /dev whose /dev/log is the testbed's syslog socket. Called by postfix.ts and sendmail.ts, which run their
-// start commands through the shell script built here; nothing on the real machine is changed.
+// hostname) with its own /etc/hosts (optionally naming more loopback clients) and
+// /etc/resolv.conf (nameserver 127.0.0.1, where nothing listens, so no lookup ever leaves the
+// machine or waits; or the testbed's own DNS server, dns-server.ts), and for sendmail a tmpfs
+// /dev whose /dev/log is the testbed's syslog socket. Called by postfix.ts and sendmail.ts, which
+// run their start commands through the shell script built here; nothing on the real machine is
+// changed.
 // Fails when unshare or mount fail: the script runs under `set -e` and its stderr is reported.
 
 import { writeFileSync } from 'node:fs';
