@@ -1,9 +1,9 @@
 // What machine the benchmarks run on, and how busy it is: the facts a report names (cores, CPU,
 // kernel, Node, gcc, libmilter, socket limits, the measured git tree), CPU and memory samples of a
-// process tree from /proc/PID/stat, the machine's busy time from /proc/stat, and the shared-machine
-// guard (waitQuiet: wait until other sessions' work has died down before measuring). Used by
-// bench/run.ts and bench/access-db.ts. Nothing here throws: an unreadable /proc file gives null
-// or "unknown".
+// process tree from /proc/PID/stat, one process's memory from /proc/PID/status, the machine's busy
+// time from /proc/stat, and the shared-machine guard (waitQuiet: wait until other sessions' work
+// has died down before measuring). Used by bench/run.ts and bench/access-db.ts. Nothing here
+// throws: an unreadable /proc file gives null or "unknown".
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -183,6 +183,11 @@ export interface SystemCpu {
   readonly otherPct: number | null;
 }
 
+/** "Rest of system" CPU (% of one core) above which a measurement counts as disturbed by other
+ *  sessions' work, and how often a disturbed one is repeated. */
+export const DISTURBED_PCT = 25;
+export const DISTURBED_RETRIES = 2;
+
 /** Before each measurement: wait until the machine is this idle (busy % of one core), at most QUIET_WAIT_S. */
 export const QUIET_PCT = 20;
 export const QUIET_WAIT_S = 180;
@@ -246,4 +251,34 @@ export async function waitQuiet(): Promise<number> {
       );
     said = true;
   }
+}
+
+/** Memory figures of one process from /proc/PID/status, in MiB (null when it is gone). */
+export interface ProcMemory {
+  /** Resident now, and its high-water mark. */
+  readonly rssMiB: number;
+  readonly hwmMiB: number;
+  /** Of the resident set: anonymous memory (heap, the loaded map) and file-backed pages. */
+  readonly anonMiB: number;
+  readonly fileMiB: number;
+}
+
+export function procMemory(pid: number): ProcMemory | null {
+  const s = readText(`/proc/${pid}/status`);
+  if (s === '') return null;
+  const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
+  return {
+    rssMiB: kib('VmRSS') / 1024,
+    hwmMiB: kib('VmHWM') / 1024,
+    anonMiB: kib('RssAnon') / 1024,
+    fileMiB: kib('RssFile') / 1024,
+  };
+}
+
+/** CPU clock ticks used so far by this process, its live descendants, and the children it has
+ *  reaped (a makemap or daemon that has exited still counts): what "our" work cost the machine. */
+export function ownCpuTicks(): number {
+  const own = statFields(process.pid);
+  const tree = procSample(process.pid);
+  return (tree?.ticks ?? 0) + Number(own?.[13] ?? 0) + Number(own?.[14] ?? 0);
 }

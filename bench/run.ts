@@ -39,6 +39,8 @@ import type { Latency, LoadgenResult, Stage } from './loadgen-result.js';
 import type { Machine, ProcSample, StatSample, SystemCpu } from './machine.js';
 import {
   CLK_TCK,
+  DISTURBED_PCT,
+  DISTURBED_RETRIES,
   PAGE_SIZE,
   QUIET_PCT,
   machine,
@@ -125,10 +127,6 @@ interface Measurement {
   /** Measurements of this cell thrown away because they were disturbed. */
   readonly discarded: number;
 }
-
-/** "Rest of system" CPU above which a measurement is repeated (other sessions share the machine). */
-const DISTURBED_PCT = 25;
-const DISTURBED_RETRIES = 2;
 
 // ---- options ----
 
