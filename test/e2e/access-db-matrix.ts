@@ -35,6 +35,8 @@ export const NAMED_CLIENTS: readonly NamedClient[] = [
   { address: '127.0.0.51', name: 'ok.names.example' },
   { address: '127.0.0.52', name: 'host.sender-untagged.example' },
   { address: '127.0.0.53', name: 'box.localhost' },
+  { address: '127.0.0.56', name: 'mx.dotted.example' },
+  { address: '127.0.0.57', name: 'host.tagwin.example' },
 ];
 
 /** PTR names served by the DNS server without an A record: sendmail calls them forged. */
@@ -143,6 +145,12 @@ const CLIENTS: ReadonlyArray<{ address: string; what: string }> = [
   { address: '127.0.0.52', what: 'name under untagged sender-untagged.example ERROR' },
   { address: '127.0.0.53', what: 'name box.localhost (untagged localhost RELAY)' },
   { address: '127.0.0.54', what: 'forged PTR mx.partner.example (a RELAY name)' },
+  { address: '127.0.0.55', what: 'Connect:ip OK beats untagged ip REJECT' },
+  { address: '127.0.0.56', what: 'name mx.dotted.example: Connect:.dotted.example without lookupdotdomain' },
+  {
+    address: '127.0.0.57',
+    what: 'name host.tagwin.example: untagged REJECT (From:tagwin.example OK is not Connect:)',
+  },
   { address: '127.0.9.10', what: 'worked example: ip OK inside a REJECT /24' },
   { address: '127.0.9.21', what: 'worked example: name RELAY inside a REJECT /24' },
   { address: '127.0.9.77', what: 'worked example: Connect:/24 REJECT' },
@@ -231,6 +239,9 @@ const SENDERS: ReadonlyArray<{ from: string; what: string }> = [
   { from: 'x@[127.0.0.1]', what: 'sender at an address literal ([127.0.0.1] is in class w)' },
   { from: 'x@EXAMPLE.COM', what: 'upper-case domain, From:example.com OK' },
   { from: 'x@partner.example', what: 'To:partner.example RELAY does not apply to senders' },
+  { from: 'x@tagwin.example', what: 'From:domain OK beats untagged domain REJECT' },
+  { from: 'x@sub.dotted.example', what: 'From:.dotted.example without lookupdotdomain' },
+  { from: 'x@hash.example', what: "From:domain ERROR text with '#' inside" },
 ];
 
 SENDERS.forEach(({ from, what }, i) => {
@@ -320,6 +331,9 @@ const RECIPIENTS: ReadonlyArray<{ rcpt: string; what: string }> = [
   { rcpt: 'hater@example.test', what: 'Spam:HATER (friend mode)' },
   { rcpt: 'pal@example.test', what: 'Spam:full FRIEND' },
   { rcpt: 'x@friendly.example', what: 'Spam:domain FRIEND (relayable: To:friendly.example RELAY)' },
+  { rcpt: 'x@tagwin.example', what: 'untagged REJECT applies to recipients (From: OK does not)' },
+  { rcpt: 'x@sub.dotted.example', what: 'To:.dotted.example without lookupdotdomain' },
+  { rcpt: 'hash@example.test', what: "To:full ERROR text with '#' inside" },
 ];
 RECIPIENTS.forEach(({ rcpt, what }, i) => {
   add({
@@ -588,6 +602,20 @@ const COMBOS: AccessCase[] = [
     client: '127.0.0.2',
     from: NEUTRAL_SENDER,
     rcpts: ['BLOCKED@EXAMPLE.TEST', 'User@Example.Test'],
+  },
+  {
+    id: 'combo:ok-sender-blocked-rcpt',
+    title: 'sender OK skips the client REJECT, not the recipient blocklist',
+    client: '127.0.0.10',
+    from: 'x@oksender.example',
+    rcpts: ['blocked@example.test', LOCAL, 'nobody@example.test'],
+  },
+  {
+    id: 'combo:relay-client-ok-sender-closed-rcpt',
+    title: 'RELAY client, OK sender, To:closed.example ERROR and a foreign recipient',
+    client: '127.0.0.24',
+    from: 'x@oksender.example',
+    rcpts: ['x@closed.example', FOREIGN],
   },
   {
     id: 'combo:no-data',
