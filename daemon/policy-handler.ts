@@ -48,6 +48,8 @@ export class PolicyHandler implements MilterHandler {
   private readonly messageNotes = new Map<string, unknown>();
   /** The last quarantine reason of this transaction (sent at end of message). */
   private quarantine: string | null = null;
+  /** A DISCARD verdict before end of message: carried out there (see conclude). */
+  private discard: { rule: string | null; entry: string | null; reason: string | null } | null = null;
   private readonly memo: PolicyMemo = {
     connection: <T>(key: string, compute: () => T): T => remember(this.connectionNotes, key, compute),
     message: <T>(key: string, compute: () => T): T => remember(this.messageNotes, key, compute),
@@ -65,6 +67,7 @@ export class PolicyHandler implements MilterHandler {
       this.boundTransaction = session.transaction;
       this.messageNotes.clear();
       this.quarantine = null;
+      this.discard = null;
       const next = this.source.current;
       // Values remembered for the connection were computed from the old rules.
       if (next !== this.runtime) this.connectionNotes.clear();
@@ -152,6 +155,14 @@ export class PolicyHandler implements MilterHandler {
     if (stage === 'rcpt' || o.verdict !== null || o.trace.length > 0) {
       this.logDecision(stage, o, session, runtime, decision, reply, recipient);
     }
+    if (decision.kind === 'discard' && (stage === 'mail' || stage === 'rcpt')) {
+      // A milter's DISCARD before the end of the message makes the MTA stop asking about this
+      // message, so later recipients would escape their checks (a relay attempt after a DISCARD
+      // recipient would be accepted). sendmail keeps checking every RCPT and drops the message at
+      // the end: accept now, discard at end of message.
+      this.discard ??= { rule: o.decidedBy, entry: o.entry, reason: o.reason };
+      return CONTINUE;
+    }
     return decision;
   }
 
@@ -228,6 +239,19 @@ export class PolicyHandler implements MilterHandler {
   }
 
   private concludeEom(o: StageOutcome, session: SessionView, runtime: Runtime): EomResult {
+    const pending = this.discard;
+    if (pending !== null && (o.verdict === null || o.verdict.action === 'ok')) {
+      const discarded: StageOutcome = {
+        ...o,
+        verdict: { action: 'discard' },
+        decidedBy: pending.rule,
+        entry: pending.entry,
+        reason: pending.reason,
+      };
+      const decision: Decision = { kind: 'discard' };
+      this.logDecision('eom', discarded, session, runtime, decision, null, null);
+      return { decision, modifications: [] };
+    }
     const { decision, reply } = this.toDecision('eom', o.verdict, session, null);
     const accepted = decision.kind === 'continue' || decision.kind === 'accept';
     const modifications: Modification[] = accepted
@@ -241,6 +265,7 @@ export class PolicyHandler implements MilterHandler {
 
   abortMessage(_session: SessionView): void {
     this.quarantine = null;
+    this.discard = null;
     this.messageNotes.clear();
   }
 

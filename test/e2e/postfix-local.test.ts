@@ -6,6 +6,7 @@
 // fails under CI=true.
 
 import assert from 'node:assert/strict';
+import type { HostsEntry } from './harness/mta-namespace.js';
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -24,6 +25,8 @@ import {
 } from './harness/testbed.js';
 
 const skip = skipUnless(POSTFIX, UNSHARE, DAEMON);
+/** The external test client, with a name Postfix can verify (an unresolvable one would get 450). */
+const EXTERNAL: readonly HostsEntry[] = [{ address: '127.0.0.2', names: ['relay-tester.external.test'] }];
 
 describe('Postfix: local submission and the unix socket', { skip }, () => {
   let tb: Testbed;
@@ -48,12 +51,14 @@ describe('Postfix: local submission and the unix socket', { skip }, () => {
         name: 'postfix-inet',
         sinkPort: sink.port,
         milter: { inetPort: milterPort },
+        hosts: EXTERNAL,
       }),
       PostfixInstance.start({
         tb,
         name: 'postfix-unix',
         sinkPort: sink.port,
         milter: { unixPath: socketPath },
+        hosts: EXTERNAL,
       }),
     ]);
   });

@@ -3,7 +3,10 @@
 // daemon, out to the test sink. Every scenario runs through both MTAs with the same code and
 // asserts on the SMTP replies the client saw, on what reached the sink and on the daemon's
 // decision log. "External" clients connect from 127.0.0.2 (sendmail always trusts 127.0.0.1
-// itself), trusted-network clients from 127.0.0.3. Needs root, Postfix, the unpacked sendmail,
+// itself), which both MTAs know by a verified name (relay-tester.external.test, in their private
+// /etc/hosts); trusted-network clients from 127.0.0.3; 127.0.0.4 has no name and the MTAs' PTR
+// lookup for it fails temporarily (their resolver does not answer), which sendmail's relay rules
+// turn into a 450. Needs root, Postfix, the unpacked sendmail,
 // sasl2-bin and a built daemon: skips without them, fails under CI=true.
 
 import assert from 'node:assert/strict';
@@ -80,6 +83,8 @@ const ACCEPTED_FORMS: readonly string[] = [
 ];
 
 const RELAYING_DENIED = (rcpt: string): string => `550 5.7.1 ${rcpt}... Relaying denied`;
+/** The 450 each MTA gave the unresolvable client, to compare across MTAs. */
+const unresolvedReplies = new Map<string, string>();
 
 interface BatteryRow {
   form: string;
@@ -100,7 +105,9 @@ describe('relay guard and header through real MTAs', { skip }, () => {
   const version = packageVersion();
 
   before(async () => {
-    bed = await startMailBed('relay');
+    bed = await startMailBed('relay', {
+      hosts: [{ address: '127.0.0.2', names: ['relay-tester.external.test'] }],
+    });
   });
 
   after(async () => {
@@ -169,6 +176,23 @@ describe('relay guard and header through real MTAs', { skip }, () => {
         assert.equal(eom?.action, 'accept');
         assert.deepEqual(eom.recipients, ['<user@example.test>']);
         assert.equal(headerValues(message, HEADER_NAME).length, 1);
+      });
+
+      test('an unresolvable client is told to retry, as sendmail does: 450 4.4.0 Cannot resolve PTR record', async () => {
+        const { client, helo } = await openSession(mta(), 'nopt', '127.0.0.4');
+        assertReply(await client.mail('sender@example.test'), 250, 'MAIL');
+        const r = await client.rcpt('x@other.invalid');
+        assert.equal(
+          r.text,
+          '450 4.4.0 <x@other.invalid>... Relaying temporarily denied. Cannot resolve PTR record for 127.0.0.4',
+        );
+        unresolvedReplies.set(name, r.text);
+        assertReply(await client.rcpt('user@example.test'), 250, 'RCPT local');
+        await client.quit();
+        const rcpts = await waitSessionDecisions(bed.daemon, helo, 'rcpt', 2);
+        const temp = rcpts.find((d) => d.recipient === '<x@other.invalid>');
+        assert.equal(temp?.action, 'tempfail', JSON.stringify(rcpts));
+        assert.equal(temp.rule, 'relay_guard');
       });
 
       test('trusted network client (127.0.0.3) may relay', async () => {
@@ -329,6 +353,11 @@ describe('relay guard and header through real MTAs', { skip }, () => {
       });
     });
   }
+
+  test('the 450 for an unresolvable client is identical through both MTAs', () => {
+    assert.equal(unresolvedReplies.size, 2);
+    assert.equal(unresolvedReplies.get('postfix'), unresolvedReplies.get('sendmail'));
+  });
 
   test('the "Relaying denied" reply is identical through both MTAs', () => {
     const texts = MTA_NAMES.map((n) => deniedReplies.get(n));

@@ -8,6 +8,7 @@ import type { Decision } from './daemon.js';
 import { PolicyDaemon, policyConfig } from './daemon.js';
 import { POSTFIX_HOSTNAME, PostfixInstance } from './postfix.js';
 import type { SaslUser } from './sasl.js';
+import type { HostsEntry } from './mta-namespace.js';
 import { SENDMAIL_HOSTNAME, SendmailInstance } from './sendmail.js';
 import { SmtpSink } from './sink.js';
 import { SmtpClient } from './smtp-client.js';
@@ -46,7 +47,12 @@ export interface MailBed {
   restartDaemon(): Promise<void>;
 }
 
-export async function startMailBed(label: string): Promise<MailBed> {
+export interface MailBedOptions {
+  /** /etc/hosts lines for both MTAs: clients with verified names (PTR and A agree). */
+  readonly hosts?: readonly HostsEntry[];
+}
+
+export async function startMailBed(label: string, options: MailBedOptions = {}): Promise<MailBed> {
   const tb = await Testbed.create(label);
   try {
     const sink = await SmtpSink.start(tb.path('sink'));
@@ -56,9 +62,10 @@ export async function startMailBed(label: string): Promise<MailBed> {
     const config = policyConfig({ inetPort: milterPort, unixPath: milterSocket });
     let daemon = await PolicyDaemon.start(tb, config);
     const milter = { inetPort: milterPort };
+    const hosts = options.hosts === undefined ? {} : { hosts: options.hosts };
     const [postfix, sendmail] = await Promise.all([
-      PostfixInstance.start({ tb, sinkPort: sink.port, milter, sasl: [SASL_USER] }),
-      SendmailInstance.start({ tb, sinkPort: sink.port, milter, sasl: [SASL_USER] }),
+      PostfixInstance.start({ tb, sinkPort: sink.port, milter, sasl: [SASL_USER], ...hosts }),
+      SendmailInstance.start({ tb, sinkPort: sink.port, milter, sasl: [SASL_USER], ...hosts }),
     ]);
     const bed: MailBed = {
       tb,
