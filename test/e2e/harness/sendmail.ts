@@ -78,10 +78,7 @@ export class SendmailInstance {
     writeFileSync(`${etc}/aliases`, '');
     writeFileSync(`${etc}/helpfile`, '');
     writeFileSync(`${etc}/error-header`, '');
-    writeFileSync(
-      `${etc}/local-host-names`,
-      (opts.localHostNames ?? []).map((n) => `${n}\n`).join(''),
-    );
+    writeFileSync(`${etc}/local-host-names`, (opts.localHostNames ?? []).map((n) => `${n}\n`).join(''));
     writeFileSync(`${etc}/service.switch`, 'hosts files\naliases files\n');
     const port = await freePort();
     const q = (s: string): string => `\`${s}'`;
