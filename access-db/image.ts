@@ -3,7 +3,7 @@
 // an image in memory, so lookups have one code path.
 //
 // Layout (all integers u32 little-endian, sections 4-byte aligned):
-//   "MPACDB1\n"              magic, 8 bytes
+//   "MPACDB2\n"              magic, 8 bytes
 //   metaLength               then `metaLength` bytes of JSON (ImageMeta), zero-padded to 4
 //   keys                     every key, latin1, back to back (meta.keysLength bytes), padded to 4
 //   entries                  4 x u32 per entry: key offset, key length, value id, source line
@@ -15,10 +15,11 @@
 // For 1,000,000 entries the image is about 50 MB and lookups touch a few cache lines.
 
 import { createHash } from 'node:crypto';
+import { prefixKey } from './cidr-key.js';
 import type { ParsedSource } from './source.js';
 
-export const IMAGE_MAGIC = Buffer.from('MPACDB1\n', 'latin1');
-export const IMAGE_FORMAT = 1;
+export const IMAGE_MAGIC = Buffer.from('MPACDB2\n', 'latin1');
+export const IMAGE_FORMAT = 2;
 
 export interface ImageMeta {
   readonly format: number;
@@ -31,8 +32,22 @@ export interface ImageMeta {
   readonly keysLength: number;
   readonly tableSize: number;
   readonly values: readonly string[];
-  readonly cidrs: readonly { readonly key: string; readonly valueId: number; readonly line: number }[];
+  readonly cidrs: readonly CidrRecord[];
   readonly warnings: readonly string[];
+}
+
+/**
+ * A CIDR entry, pre-parsed at compile time so that loading a snapshot does no address parsing:
+ * `net` is the network as a prefix key (./cidr-key.ts), `tag` '' for untagged keys.
+ */
+export interface CidrRecord {
+  readonly key: string;
+  readonly valueId: number;
+  readonly line: number;
+  readonly tag: string;
+  readonly family: 4 | 6;
+  readonly bits: number;
+  readonly net: string;
 }
 
 export function fnv1a(s: string): number {
@@ -61,10 +76,19 @@ export function buildImage(source: ParsedSource, created = new Date()): Buffer {
     }
     return id;
   };
-  const cidrs: { key: string; valueId: number; line: number }[] = [];
+  const cidrs: CidrRecord[] = [];
   const exact = source.entries.filter((e) => {
-    if (e.key.cidr === undefined) return true;
-    cidrs.push({ key: e.key.key, valueId: idOf(e.value), line: e.line });
+    const c = e.key.cidr;
+    if (c === undefined) return true;
+    cidrs.push({
+      key: e.key.key,
+      valueId: idOf(e.value),
+      line: e.line,
+      tag: e.key.tag ?? '',
+      family: c.family,
+      bits: c.bits,
+      net: prefixKey(c.address.toByteArray(), c.bits),
+    });
     return false;
   });
   const n = exact.length;

@@ -3,9 +3,9 @@
 // Built by ./load.ts (from a file) or fromText (tests, `query`), read by ./walk.ts.
 
 import type ipaddr from 'ipaddr.js';
-import type { ImageMeta, ImageView } from './image.js';
+import { addressNibbles, prefixKeyFromNibbles } from './cidr-key.js';
+import type { CidrRecord, ImageMeta, ImageView } from './image.js';
 import { buildImage, fnv1a, openImage } from './image.js';
-import { parseKey } from './keys.js';
 import type { AccessAction, RhsOptions } from './rhs.js';
 import { parseRhs } from './rhs.js';
 import type { Diagnostic, SourceOptions } from './source.js';
@@ -24,28 +24,22 @@ export interface AccessEntry {
   readonly bits?: number;
 }
 
-interface CidrTable {
+interface CidrTable<K> {
   /** Distinct prefix lengths, longest first. */
   readonly lengths: number[];
-  /** Per tag (or '' for untagged), per prefix length: masked network -> cidr index. */
-  readonly maps: Map<string, Map<number, Map<string, number>>>;
+  /** Per tag ('' = untagged): network key -> index into meta.cidrs. */
+  readonly maps: Map<string, Map<K, number>>;
 }
 
-function maskedNetwork(ip: ipaddr.IPv4 | ipaddr.IPv6, bits: number): string {
-  const bytes = ip.toByteArray();
-  let out = '';
-  for (let i = 0; i < bytes.length; i++) {
-    const keep = Math.max(0, Math.min(8, bits - i * 8));
-    const b = keep === 0 ? 0 : (bytes[i] as number) & ((0xff << (8 - keep)) & 0xff);
-    out += `${b.toString(16).padStart(2, '0')}`;
-  }
-  return out;
+/** IPv4 network key: prefix length and the network's top bits in one number. */
+function v4Key(addr: number, bits: number): number {
+  return bits * 4294967296 + (bits === 0 ? 0 : addr >>> (32 - bits));
 }
 
 export class AccessSnapshot {
   private readonly actions: (AccessAction | undefined)[] = [];
-  private readonly cidr4: CidrTable;
-  private readonly cidr6: CidrTable;
+  private readonly cidr4: CidrTable<number>;
+  private readonly cidr6: CidrTable<string>;
   private readonly mask: number;
 
   private constructor(
@@ -55,20 +49,24 @@ export class AccessSnapshot {
     readonly imageBytes: number,
   ) {
     this.mask = view.meta.tableSize - 1;
-    const t4: CidrTable = { lengths: [], maps: new Map() };
-    const t6: CidrTable = { lengths: [], maps: new Map() };
+    // The CIDR records are pre-parsed at compile time: building the tables is a few Map sets per
+    // record, so swapping in a new snapshot does not stall the event loop.
+    const t4: CidrTable<number> = { lengths: [], maps: new Map() };
+    const t6: CidrTable<string> = { lengths: [], maps: new Map() };
+    const add = <K>(t: CidrTable<K>, tag: string, bits: number, key: K, index: number): void => {
+      let nets = t.maps.get(tag);
+      if (nets === undefined) t.maps.set(tag, (nets = new Map<K, number>()));
+      if (!t.lengths.includes(bits)) t.lengths.push(bits);
+      if (!nets.has(key)) nets.set(key, index);
+    };
     view.meta.cidrs.forEach((c, index) => {
-      const k = parseKey(c.key);
-      if (k.cidr === undefined) return;
-      const t = k.cidr.family === 4 ? t4 : t6;
-      const tag = k.tag ?? '';
-      let byLen = t.maps.get(tag);
-      if (byLen === undefined) t.maps.set(tag, (byLen = new Map<number, Map<string, number>>()));
-      let nets = byLen.get(k.cidr.bits);
-      if (nets === undefined) byLen.set(k.cidr.bits, (nets = new Map<string, number>()));
-      if (!t.lengths.includes(k.cidr.bits)) t.lengths.push(k.cidr.bits);
-      const net = maskedNetwork(k.cidr.address, k.cidr.bits);
-      if (!nets.has(net)) nets.set(net, index);
+      if (c.family === 6) {
+        add(t6, c.tag, c.bits, c.net, index);
+        return;
+      }
+      // `bits/hex`: the network's top bits, hex nibbles, padded to 32 bits.
+      const hex = c.net.slice(c.net.indexOf('/') + 1).padEnd(8, '0');
+      add(t4, c.tag, c.bits, v4Key(parseInt(hex, 16), c.bits), index);
     });
     t4.lengths.sort((a, b) => b - a);
     t6.lengths.sort((a, b) => b - a);
@@ -153,17 +151,45 @@ export class AccessSnapshot {
     }
   }
 
-  /** The most specific CIDR entry with this tag (null = untagged) containing `ip`. */
-  cidr(tag: string | null, ip: ipaddr.IPv4 | ipaddr.IPv6): AccessEntry | null {
-    const t = ip.kind() === 'ipv4' ? this.cidr4 : this.cidr6;
-    const byLen = t.maps.get(tag ?? '');
-    if (byLen === undefined) return null;
-    for (const bits of t.lengths) {
-      const nets = byLen.get(bits);
-      if (nets === undefined) continue;
-      const index = nets.get(maskedNetwork(ip, bits));
-      if (index === undefined) continue;
-      const c = this.view.meta.cidrs[index] as ImageMeta['cidrs'][number];
+  /**
+   * The most specific CIDR entry containing `ip`, with this tag and (if `untagged`) without; on
+   * equal prefix lengths the tagged one.
+   */
+  cidr(tag: string, ip: ipaddr.IPv4 | ipaddr.IPv6, untagged: boolean): AccessEntry | null {
+    let found: { index: number; bits: number } | null = null;
+    if (ip.kind() === 'ipv4') {
+      const t = this.cidr4;
+      const tagged = t.maps.get(tag);
+      const plain = untagged ? t.maps.get('') : undefined;
+      if (tagged === undefined && plain === undefined) return null;
+      const o = (ip as ipaddr.IPv4).octets;
+      const addr = (((o[0] as number) << 24) | ((o[1] as number) << 16) | ((o[2] as number) << 8) | (o[3] as number)) >>> 0;
+      for (const bits of t.lengths) {
+        const k = v4Key(addr, bits);
+        const index = tagged?.get(k) ?? plain?.get(k);
+        if (index !== undefined) {
+          found = { index, bits };
+          break;
+        }
+      }
+    } else {
+      const t = this.cidr6;
+      const tagged = t.maps.get(tag);
+      const plain = untagged ? t.maps.get('') : undefined;
+      if (tagged === undefined && plain === undefined) return null;
+      const nibbles = addressNibbles(ip.toByteArray());
+      for (const bits of t.lengths) {
+        const k = prefixKeyFromNibbles(nibbles, bits);
+        const index = tagged?.get(k) ?? plain?.get(k);
+        if (index !== undefined) {
+          found = { index, bits };
+          break;
+        }
+      }
+    }
+    if (found !== null) {
+      const { index, bits } = found;
+      const c = this.view.meta.cidrs[index] as CidrRecord;
       return {
         key: c.key,
         value: this.view.meta.values[c.valueId] as string,

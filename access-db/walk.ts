@@ -113,10 +113,7 @@ export function ipWalk(
     }
   }
   if (!snap.hasCidrs) return walked;
-  const tagged = snap.cidr(tag, ip);
-  const untagged = o.untagged ? snap.cidr(null, ip) : null;
-  let best = tagged;
-  if (untagged !== null && (best === null || (untagged.bits ?? 0) > (best.bits ?? 0))) best = untagged;
+  const best = snap.cidr(tag, ip, o.untagged);
   if (best !== null) o.steps?.push({ key: best.key, entry: best, note: `CIDR /${best.bits ?? 0}` });
   if (best !== null && (best.bits ?? 0) > walkedBits) {
     const action = snap.action(best);

@@ -95,6 +95,7 @@ export async function loadAccess(cfg: AccessDbConfig): Promise<LoadedAccess> {
 /** Polls the file; calls onChange with a newly loaded snapshot, onError when a new file is bad. */
 export class AccessWatcher {
   private timer: NodeJS.Timeout | null = null;
+  private phase: NodeJS.Timeout | null = null;
   private busy = false;
 
   constructor(
@@ -105,8 +106,18 @@ export class AccessWatcher {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.poll(), this.cfg.checkIntervalMs);
-    this.timer.unref();
+    // A random phase, so that several workers watching one file do not all load the new map (and
+    // pause for it) in the same moment.
+    const phase = setTimeout(
+      () => {
+        void this.poll();
+        this.timer = setInterval(() => void this.poll(), this.cfg.checkIntervalMs);
+        this.timer.unref();
+      },
+      Math.floor(Math.random() * this.cfg.checkIntervalMs),
+    );
+    phase.unref();
+    this.phase = phase;
   }
 
   /** A reload brought a new configuration (and maybe a new snapshot). */
@@ -118,7 +129,9 @@ export class AccessWatcher {
   }
 
   stop(): void {
+    if (this.phase !== null) clearTimeout(this.phase);
     if (this.timer !== null) clearInterval(this.timer);
+    this.phase = null;
     this.timer = null;
   }
 
