@@ -458,6 +458,17 @@ describe(
       }
       const unexplained = all.filter((d) => d.known === undefined);
 
+      // The daemon was asked, with the map loaded: every session whose MAIL the MTA accepted has
+      // decision lines (matched by MTA, HELO and client), each naming the access_db snapshot.
+      for (const rs of [b, c]) {
+        for (const r of rs) {
+          if (r.mail.code !== 250) continue;
+          assert.ok(r.decisions.length > 0, `${r.run} ${r.id}: no decision lines for the session`);
+          for (const d of r.decisions)
+            assert.equal(typeof d['access_db'], 'string', `${r.run} ${r.id}: decision without access_db`);
+        }
+      }
+
       // Results file: every case, every run, every difference.
       mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
       writeFileSync(
