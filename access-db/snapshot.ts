@@ -31,6 +31,24 @@ interface CidrTable<K> {
   readonly maps: Map<string, Map<K, number>>;
 }
 
+/** The longest prefix with a network entry (tagged before untagged on the same length). */
+function longestMatch<K>(
+  t: CidrTable<K>,
+  tag: string,
+  untagged: boolean,
+  keyOf: (bits: number) => K,
+): { index: number; bits: number } | null {
+  const tagged = t.maps.get(tag);
+  const plain = untagged ? t.maps.get('') : undefined;
+  if (tagged === undefined && plain === undefined) return null;
+  for (const bits of t.lengths) {
+    const k = keyOf(bits);
+    const index = tagged?.get(k) ?? plain?.get(k);
+    if (index !== undefined) return { index, bits };
+  }
+  return null;
+}
+
 /** IPv4 network key: prefix length and the network's top bits in one number. */
 function v4Key(addr: number, bits: number): number {
   return bits * 4294967296 + (bits === 0 ? 0 : addr >>> (32 - bits));
@@ -156,36 +174,16 @@ export class AccessSnapshot {
    * equal prefix lengths the tagged one.
    */
   cidr(tag: string, ip: ipaddr.IPv4 | ipaddr.IPv6, untagged: boolean): AccessEntry | null {
-    let found: { index: number; bits: number } | null = null;
+    let found: { index: number; bits: number } | null;
     if (ip.kind() === 'ipv4') {
-      const t = this.cidr4;
-      const tagged = t.maps.get(tag);
-      const plain = untagged ? t.maps.get('') : undefined;
-      if (tagged === undefined && plain === undefined) return null;
       const o = (ip as ipaddr.IPv4).octets;
-      const addr = (((o[0] as number) << 24) | ((o[1] as number) << 16) | ((o[2] as number) << 8) | (o[3] as number)) >>> 0;
-      for (const bits of t.lengths) {
-        const k = v4Key(addr, bits);
-        const index = tagged?.get(k) ?? plain?.get(k);
-        if (index !== undefined) {
-          found = { index, bits };
-          break;
-        }
-      }
+      const addr =
+        (((o[0] as number) << 24) | ((o[1] as number) << 16) | ((o[2] as number) << 8) | (o[3] as number)) >>>
+        0;
+      found = longestMatch(this.cidr4, tag, untagged, (bits) => v4Key(addr, bits));
     } else {
-      const t = this.cidr6;
-      const tagged = t.maps.get(tag);
-      const plain = untagged ? t.maps.get('') : undefined;
-      if (tagged === undefined && plain === undefined) return null;
       const nibbles = addressNibbles(ip.toByteArray());
-      for (const bits of t.lengths) {
-        const k = prefixKeyFromNibbles(nibbles, bits);
-        const index = tagged?.get(k) ?? plain?.get(k);
-        if (index !== undefined) {
-          found = { index, bits };
-          break;
-        }
-      }
+      found = longestMatch(this.cidr6, tag, untagged, (bits) => prefixKeyFromNibbles(nibbles, bits));
     }
     if (found !== null) {
       const { index, bits } = found;

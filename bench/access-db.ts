@@ -757,7 +757,9 @@ interface Expectation {
 }
 
 /** What the map (version `v`) and the relay guard decide for one of the load generator's lines;
- *  null where no such line may exist (a recipient after a DISCARD ended the message). */
+ *  null where no such line may exist. A DISCARD client's local recipient is logged as `discard`,
+ *  its other recipients still get their own checks (as in sendmail), and the message is dropped
+ *  at end of message (logged there as `discard`). */
 function expected(client: string, stage: string, rcpt: string | null, v: number): Expectation | null {
   const last = Number(client.split('.')[3]);
   type ClientEntry = { name: FixedName; kind: 'ok' | 'relay' | 'reject' | 'discard'; reply?: string };
@@ -775,8 +777,9 @@ function expected(client: string, stage: string, rcpt: string | null, v: number)
   else if (last === 60) c = { name: 'discard', kind: 'discard' };
   else if (last === 70) c = { name: 'untagged', kind: 'reject', reply: 'Access denied' };
   else if (last === 80) c = { name: 'ok', kind: 'ok' };
-  if (stage === 'eom') return c?.kind === 'discard' ? null : { action: 'accept', entry: null };
-  if (c?.kind === 'discard') return rcpt === RECIPIENTS[0] ? { action: 'discard', entry: c.name } : null;
+  if (stage === 'eom')
+    return c?.kind === 'discard' ? { action: 'discard', entry: c.name } : { action: 'accept', entry: null };
+  if (c?.kind === 'discard' && rcpt === RECIPIENTS[0]) return { action: 'discard', entry: c.name };
   switch (rcpt) {
     case RECIPIENTS[2]:
       return { action: 'reject', entry: 'rcpt', reply: 'Mailbox disabled for this recipient' };

@@ -1015,7 +1015,8 @@ static int handle_packet(struct conn *c, uint8_t code, const uint8_t *p, uint32_
 		}
 		break;
 	case ST_EOM:
-		if (code != 'c' && code != 'a' && !tempfail)
+		/* 'd' is a final verdict too: a policy that DISCARDs a recipient drops the message here */
+		if (code != 'c' && code != 'a' && code != 'd' && !tempfail)
 			record_error(E_UNEXPECTED, c, "'%c' at end of message", code);
 		finish_message(c, st, code, t);
 		break;
