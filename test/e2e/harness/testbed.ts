@@ -66,6 +66,7 @@ export const SENDMAIL_CF: Prerequisite = {
 };
 export const UNSHARE: Prerequisite = { what: 'unshare (util-linux)', path: '/usr/bin/unshare' };
 export const M4: Prerequisite = { what: 'm4', path: '/usr/bin/m4' };
+export const RBLDNSD: Prerequisite = { what: 'rbldnsd', path: '/usr/sbin/rbldnsd' };
 export const DAEMON: Prerequisite = {
   what: 'the compiled daemon (npm run build)',
   path: path.join(repoRoot, 'dist', 'cli', 'main.js'),
