@@ -46,6 +46,8 @@ export interface PolicyConfigOptions {
   /** Extra top-level YAML lines. */
   extra?: string[];
   relayGuardMode?: 'enforce' | 'observe';
+  /** Default 127.0.0.1/32, ::1/128, 127.0.0.3/32 (the relay scenarios' trusted network). */
+  trustedNetworks?: readonly string[];
 }
 
 export const HEADER_NAME = 'X-Milter-Policy';
@@ -65,7 +67,7 @@ export function policyConfig(opts: PolicyConfigOptions): string {
     `listen: ${y(listen)}`,
     `socket: ${y({ mode: '0660', group: 'postfix' })}`,
     `domains: ${y({ local: ['example.test'], relay: ['relay.example.test'] })}`,
-    `trusted_networks: ${y(['127.0.0.1/32', '::1/128', '127.0.0.3/32'])}`,
+    `trusted_networks: ${y(opts.trustedNetworks ?? ['127.0.0.1/32', '::1/128', '127.0.0.3/32'])}`,
     `relay_guard: ${y({ mode: opts.relayGuardMode ?? 'enforce', trust_authenticated: true })}`,
     `add_header: ${y({ name: HEADER_NAME, value: 'milter-policy {version} on {mta_host} q={queue_id}' })}`,
     `log: ${y({ level: 'info' })}`,

@@ -4,7 +4,7 @@
 // two MTAs as one list so the same test code runs through each. Called by the e2e test files
 // that drive SMTP through both MTAs. Fails like its parts: whatever does not come up throws.
 
-import type { Decision } from './daemon.js';
+import type { Decision, PolicyConfigOptions } from './daemon.js';
 import { PolicyDaemon, policyConfig } from './daemon.js';
 import { POSTFIX_HOSTNAME, PostfixInstance } from './postfix.js';
 import type { SaslUser } from './sasl.js';
@@ -45,11 +45,21 @@ export interface MailBed {
   stopDaemon(): Promise<void>;
   /** Starts the daemon again on the same configuration and port. */
   restartDaemon(): Promise<void>;
+  /**
+   * Stops the daemon and starts it on a new configuration (same listeners, fresh state: DNS
+   * cache, bans). The MTAs connect per SMTP session, so the next session uses the new one.
+   */
+  reconfigure(policy: PolicyOptions): Promise<void>;
 }
+
+/** The daemon configuration of a bed, without the listeners (the bed chooses those). */
+export type PolicyOptions = Omit<PolicyConfigOptions, 'inetPort' | 'unixPath'>;
 
 export interface MailBedOptions {
   /** /etc/hosts lines for both MTAs: clients with verified names (PTR and A agree). */
   readonly hosts?: readonly HostsEntry[];
+  /** The daemon's configuration (default: the relay scenarios' policyConfig). */
+  readonly policy?: PolicyOptions;
 }
 
 export async function startMailBed(label: string, options: MailBedOptions = {}): Promise<MailBed> {
@@ -59,7 +69,9 @@ export async function startMailBed(label: string, options: MailBedOptions = {}):
     tb.onTeardown('sink', () => sink.close());
     const milterPort = await freePort();
     const milterSocket = tb.path('milter', 'milter.sock');
-    const config = policyConfig({ inetPort: milterPort, unixPath: milterSocket });
+    const configFor = (policy: PolicyOptions): string =>
+      policyConfig({ ...policy, inetPort: milterPort, unixPath: milterSocket });
+    let config = configFor(options.policy ?? {});
     let daemon = await PolicyDaemon.start(tb, config);
     const milter = { inetPort: milterPort };
     const hosts = options.hosts === undefined ? {} : { hosts: options.hosts };
@@ -95,6 +107,11 @@ export async function startMailBed(label: string, options: MailBedOptions = {}):
       restartDaemon: async () => {
         daemon = await PolicyDaemon.start(tb, config);
       },
+      reconfigure: async (policy: PolicyOptions) => {
+        await daemon.stop();
+        config = configFor(policy);
+        daemon = await PolicyDaemon.start(tb, config);
+      },
     };
     return bed;
   } catch (err) {
@@ -110,14 +127,15 @@ export function uniqueHelo(mta: MtaName, what: string): string {
   return `${what}-${sessionCounter}-${process.pid}.${mta}.client.example.test`;
 }
 
-/** Connects to an MTA from `from` and says EHLO with a unique name. */
+/** Connects to an MTA from `from` and says EHLO with a unique name (or exactly `helo`). */
 export async function openSession(
   mta: MtaUnderTest,
   what: string,
   from = '127.0.0.2',
+  ehloName?: string,
 ): Promise<{ client: SmtpClient; helo: string }> {
   const client = await SmtpClient.connect({ port: mta.port, localAddress: from });
-  const helo = uniqueHelo(mta.name, what);
+  const helo = ehloName ?? uniqueHelo(mta.name, what);
   const reply = await client.ehlo(helo);
   if (reply.code !== 250) throw new Error(`EHLO refused by ${mta.name}: ${reply.text}`);
   return { client, helo };
