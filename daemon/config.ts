@@ -18,6 +18,7 @@ import type { DomainEntry } from '../rules/domain-list.js';
 import { parseDomainList } from '../rules/domain-list.js';
 import type { Network } from '../rules/networks.js';
 import { parseNetwork } from '../rules/networks.js';
+import { compileRulePattern } from '../rules/header-rules.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -68,6 +69,57 @@ const network = z.string().transform((v, ctx) => {
 });
 
 const domainName = z.string().min(1);
+
+/** A reply template with %-placeholders (%i address, %z zone, %t TXT, %d domain, %n name, %e extension, %r rule). */
+const replyTemplate = z.string().transform((v, ctx) => {
+  const sample = v.replace(/%([%izdtner])/g, (_m, c: string) => (c === '%' ? '%%' : 'x'));
+  if (/%(?!%)/.test(sample.replace(/%%/g, ''))) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(v)}: unknown placeholder (use %i %z %t %d %n %e %r, %% for a literal %)`,
+    });
+    return z.NEVER;
+  }
+  const r = parseReplySpec(sample.replace(/%%/g, '%'));
+  if (!r.ok) {
+    ctx.addIssue({ code: 'custom', message: r.problem });
+    return z.NEVER;
+  }
+  return v;
+});
+const checkMode = z.enum(['enforce', 'observe', 'tag']);
+const headerName = z
+  .string()
+  .regex(/^[!-9;-~]+$/, 'must be a header field name (printable ASCII, no colon or space)');
+const filterBase = { enabled: z.boolean().default(false), mode: checkMode.default('enforce') };
+const answerSpec = z
+  .string()
+  .regex(
+    /^(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(-127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})?|&(0x[0-9a-fA-F]+|[0-9]+))$/,
+    'must be 127.x.y.z, a range 127.0.0.2-127.0.0.11, or a bit mask &0x04',
+  );
+const dnsblZone = z.strictObject({
+  zone: domainName,
+  answers: z.array(answerSpec).default([]),
+  weight: z.number().default(1),
+  action: z.enum(['reject', 'tempfail', 'observe', 'tag']).default('reject'),
+  reply: replyTemplate.default('550 5.7.1 Rejected: %i listed at %z'),
+  on_error: z.enum(['ignore', 'tempfail']).default('ignore'),
+  tempfail_reply: replyTemplate.default('451 4.4.3 Temporary lookup failure of %i at %z'),
+  probe: z.boolean().default(false),
+});
+const rhsblZone = z.strictObject({
+  zone: domainName,
+  targets: z
+    .array(z.enum(['sender', 'helo']))
+    .min(1)
+    .default(['sender']),
+  answers: z.array(answerSpec).default([]),
+  action: z.enum(['reject', 'tempfail', 'observe', 'tag']).default('reject'),
+  reply: replyTemplate.default('550 5.7.1 Mail from %d refused by blackhole site %z'),
+  on_error: z.enum(['ignore', 'tempfail']).default('ignore'),
+  tempfail_reply: replyTemplate.default('451 4.4.3 Temporary lookup failure of %d at %z'),
+});
 const mode = z.enum(['enforce', 'observe']);
 const onError = z.enum(['defer_if_permit', 'tempfail', 'continue']);
 
@@ -88,6 +140,8 @@ const fileSchema = z.strictObject({
       max_packet_bytes: size.prefault(1024 * 1024),
       max_connections: z.number().int().positive().default(1000),
       max_queued_commands: z.number().int().positive().default(64),
+      max_headers: z.number().int().positive().default(1000),
+      max_header_bytes: size.prefault('256k'),
       idle_timeout: duration.prefault('2h'),
     })
     .prefault({}),
@@ -140,6 +194,125 @@ const fileSchema = z.strictObject({
       check_interval: duration.prefault('5s'),
       mode: mode.default('enforce'),
       on_error: onError.optional(),
+    })
+    .prefault({}),
+  tag_header: headerName.default('X-Milter-Policy-Tag'),
+  dnsbl: z
+    .strictObject({
+      servers: z.array(z.string().min(1)).optional(),
+      timeout: duration.prefault('2s'),
+      tries: z.number().int().min(1).max(5).default(2),
+      budget: duration.prefault('4s'),
+      stage: z.enum(['rcpt', 'mail']).default('rcpt'),
+      mode: checkMode.default('enforce'),
+      threshold: z.number().default(1),
+      probe_interval: duration.prefault('5m'),
+      cache: z
+        .strictObject({
+          max_entries: z.number().int().positive().default(100_000),
+          min_ttl: duration.prefault('60s'),
+          max_ttl: duration.prefault('1h'),
+          negative_ttl: duration.prefault('5m'),
+        })
+        .prefault({}),
+      zones: z.array(dnsblZone).default([]),
+      rhsbl: z.array(rhsblZone).default([]),
+    })
+    .prefault({}),
+  filters: z
+    .strictObject({
+      advertisement: z
+        .strictObject({
+          ...filterBase,
+          prefixes: z.array(z.string().min(1)).default(['ADV:', 'AD:', 'ADVERTISEMENT']),
+          reply: replyTemplate.default('550 5.7.1 Advertisements are not accepted here'),
+        })
+        .prefault({}),
+      space_patrol: z
+        .strictObject({
+          ...filterBase,
+          spaces: z.number().int().min(2).default(8),
+          reply: replyTemplate.default('550 5.7.1 Subject with a run of spaces is not accepted here'),
+        })
+        .prefault({}),
+      message_id: z
+        .strictObject({
+          ...filterBase,
+          missing: z.boolean().default(true),
+          no_at: z.boolean().default(true),
+          malformed: z.boolean().default(true),
+          reply: replyTemplate.default('550 5.7.1 Message-ID header missing or malformed'),
+        })
+        .prefault({}),
+      route_address: z
+        .strictObject({
+          ...filterBase,
+          reply: replyTemplate.default('553 5.1.3 Route and %% or ! addresses are not accepted'),
+        })
+        .prefault({}),
+      attachments: z
+        .strictObject({
+          ...filterBase,
+          extensions: z
+            .array(z.string().regex(/^[A-Za-z0-9_-]+$/, 'an extension without the dot'))
+            .optional(),
+          max_depth: z.number().int().positive().default(20),
+          max_parts: z.number().int().positive().default(1000),
+          max_bytes: size.prefault('50m'),
+          max_part_header_bytes: size.prefault('100k'),
+          max_name_length: z.number().int().min(16).default(1024),
+          over_limit: z.enum(['reject', 'tempfail', 'accept']).default('reject'),
+          reply: replyTemplate.default('550 5.7.1 Attachment %n is not accepted here (.%e)'),
+          over_limit_reply: replyTemplate.default(
+            '552 5.3.4 Message structure exceeds the limits of this server',
+          ),
+        })
+        .prefault({}),
+      message_size: z
+        .strictObject({
+          ...filterBase,
+          max: size.prefault('10m'),
+          reply: replyTemplate.default('552 5.3.4 Message size exceeds fixed maximum message size'),
+        })
+        .prefault({}),
+      header_rules: z
+        .array(
+          z.strictObject({
+            name: z
+              .string()
+              .regex(/^[a-z0-9_-]+$/i, 'a rule name: letters, digits, - and _')
+              .optional(),
+            header: headerName,
+            pattern: z
+              .string()
+              .min(1)
+              .superRefine((v, ctx) => {
+                const c = compileRulePattern(v, '');
+                if (!c.ok)
+                  ctx.addIssue({
+                    code: 'custom',
+                    message: `not a pattern RE2 accepts (no backreferences or lookaround): ${c.problem}`,
+                  });
+              }),
+            flags: z
+              .string()
+              .regex(/^[ims]*$/, 'flags from i, m, s')
+              .default('i'),
+            action: z.enum(['reject', 'tempfail', 'discard', 'tag', 'observe']).default('reject'),
+            reply: replyTemplate.default('550 5.7.1 Message refused by rule %r'),
+          }),
+        )
+        .default([]),
+      header_rule_max_input: z.number().int().positive().default(4096),
+      spam_trap: z
+        .strictObject({
+          ...filterBase,
+          addresses: z.array(z.string().min(1)).default([]),
+          ban: duration.prefault('1h'),
+          reply: replyTemplate.default('550 5.7.1 Mail sent to spam lists is not accepted here'),
+          banned_reply: replyTemplate.default('550 5.7.1 Access denied'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   add_header: z
@@ -199,7 +372,13 @@ export interface Config {
     readonly onError?: 'defer_if_permit' | 'tempfail' | 'continue';
   } | null;
   readonly addHeader: { readonly enabled: boolean; readonly name: string; readonly value: string };
+  readonly tagHeader: string;
+  readonly dnsbl: DnsblConfig;
+  readonly filters: FiltersConfig;
 }
+
+export type DnsblConfig = FileConfig['dnsbl'];
+export type FiltersConfig = FileConfig['filters'];
 
 export type ConfigResult =
   { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
@@ -318,6 +497,9 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
             ...(c.access_db.on_error === undefined ? {} : { onError: c.access_db.on_error }),
           },
     addHeader: c.add_header,
+    tagHeader: c.tag_header,
+    dnsbl: c.dnsbl,
+    filters: c.filters,
   };
   return { ok: true, config };
 }

@@ -111,6 +111,7 @@ export function explainTransaction(runtime: Runtime, spec: TransactionSpec): Tra
       client,
       helo: spec.helo ?? null,
       sender,
+      senderArgs: [],
       recipient,
       recipients: accepted,
       macro: (name) => macros[name.replace(/^\{(.*)\}$/, '$1')],

@@ -20,6 +20,7 @@ import type { Modification } from '../milter/commands.js';
 import type { SessionLog } from '../milter/session.js';
 import { buildReplyText } from '../milter/reply-text.js';
 import { clientReply } from './client-reply.js';
+import { MessageContentCollector } from './message-content.js';
 import { displayText } from '../milter/text.js';
 import type { ClientFacts, PolicyInput, PolicyMemo, PolicyStage, Verdict } from '../rules/check.js';
 import type { StageOutcome, TraceEntry } from '../rules/engine.js';
@@ -48,6 +49,10 @@ export class PolicyHandler implements MilterHandler {
   private readonly messageNotes = new Map<string, unknown>();
   /** The last quarantine reason of this transaction (sent at end of message). */
   private quarantine: string | null = null;
+  /** The message as it streams in, when end-of-message checks want it (one per transaction). */
+  private content: MessageContentCollector | null = null;
+  /** Tag-mode findings of this transaction, added as headers at end of message. */
+  private tags: string[] = [];
   /** A DISCARD verdict before end of message: carried out there (see conclude). */
   private discard: { rule: string | null; entry: string | null; reason: string | null } | null = null;
   private readonly memo: PolicyMemo = {
@@ -68,6 +73,8 @@ export class PolicyHandler implements MilterHandler {
       this.messageNotes.clear();
       this.quarantine = null;
       this.discard = null;
+      this.content = null;
+      this.tags = [];
       const next = this.source.current;
       // Values remembered for the connection were computed from the old rules.
       if (next !== this.runtime) this.connectionNotes.clear();
@@ -100,10 +107,12 @@ export class PolicyHandler implements MilterHandler {
       client: this.client(session),
       helo: session.helo,
       sender: session.message?.sender ?? null,
+      senderArgs: session.message?.senderArgs ?? [],
       recipient,
       recipients: session.message?.recipients ?? [],
       macro: (name) => macros.get(name),
       memo: this.memo,
+      ...(stage === 'eom' && this.content !== null ? { content: this.content } : {}),
     };
   }
 
@@ -133,6 +142,18 @@ export class PolicyHandler implements MilterHandler {
     }
   }
 
+  observe(event: HandlerEvent, session: SessionView): void {
+    if (event.stage !== 'header' && event.stage !== 'body') return;
+    const runtime = this.bind(session);
+    if (runtime.engine.content === 'none') return;
+    this.content ??= new MessageContentCollector(
+      runtime.contentLimits,
+      runtime.engine.content === 'body' ? runtime.bodyScanner() : null,
+    );
+    if (event.stage === 'header') this.content.addHeader(event.name, event.value);
+    else this.content.addBody(event.chunk);
+  }
+
   private failed(stage: string, e: unknown): Decision {
     this.log.error({ event: 'handler_error', stage, err: e }, 'policy evaluation failed; tempfailing');
     return { kind: 'tempfail' };
@@ -152,6 +173,8 @@ export class PolicyHandler implements MilterHandler {
     if (o.quarantine !== null && (decision.kind === 'continue' || decision.kind === 'accept')) {
       this.quarantine = o.quarantine;
     }
+    if (o.tags.length > 0 && (decision.kind === 'continue' || decision.kind === 'accept'))
+      this.tags.push(...o.tags);
     if (stage === 'rcpt' || o.verdict !== null || o.trace.length > 0) {
       this.logDecision(stage, o, session, runtime, decision, reply, recipient);
     }
@@ -196,7 +219,12 @@ export class PolicyHandler implements MilterHandler {
     const c = session.client;
     const m = session.message;
     const passes = o.trace.filter((t) => t.result === 'pass');
-    const observed = o.trace.filter((t) => t.result === 'observed').map(observedEntry);
+    const observed = [
+      ...o.trace.filter((t) => t.result === 'observed').map(observedEntry),
+      ...o.trace.flatMap((t) =>
+        (t.observed ?? []).map((note) => ({ check: t.check, would: 'reject', reason: note })),
+      ),
+    ];
     const errors = o.trace
       .filter((t) => t.result === 'error')
       .map((t) => ({ check: t.check, error: t.reason }));
@@ -222,6 +250,7 @@ export class PolicyHandler implements MilterHandler {
       ...(observed.length > 0 ? { observed } : {}),
       ...(errors.length > 0 ? { errors } : {}),
       ...(quarantine === null ? {} : { quarantine }),
+      ...(o.tags.length > 0 ? { tags: o.tags } : {}),
       ...(runtime.accessDb === null ? {} : { access_db: runtime.accessDb.version }),
     });
   }
@@ -257,6 +286,11 @@ export class PolicyHandler implements MilterHandler {
     const modifications: Modification[] = accepted
       ? o.addHeaders.map((h) => ({ kind: 'addHeader', name: h.name, value: h.value }))
       : [];
+    if (accepted) {
+      for (const tag of [...new Set([...this.tags, ...o.tags])]) {
+        modifications.push({ kind: 'addHeader', name: runtime.config.tagHeader, value: tagValue(tag) });
+      }
+    }
     const quarantine = o.quarantine ?? this.quarantine;
     if (accepted && quarantine !== null) modifications.push({ kind: 'quarantine', reason: quarantine });
     this.logDecision('eom', o, session, runtime, decision, reply, null, accepted ? quarantine : null);
@@ -266,6 +300,8 @@ export class PolicyHandler implements MilterHandler {
   abortMessage(_session: SessionView): void {
     this.quarantine = null;
     this.discard = null;
+    this.content = null;
+    this.tags = [];
     this.messageNotes.clear();
   }
 
@@ -280,6 +316,13 @@ export class PolicyHandler implements MilterHandler {
 function logAddress(a: string): string {
   const t = displayText(a.trim());
   return t.startsWith('<') && t.endsWith('>') ? t : `<${t}>`;
+}
+
+/** A tag as a header value: one line, printable, bounded. */
+function tagValue(tag: string): string {
+  // eslint-disable-next-line no-control-regex
+  const t = tag.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return t.length > 900 ? `${t.slice(0, 897)}...` : t;
 }
 
 function remember<T>(notes: Map<string, unknown>, key: string, compute: () => T): T {

@@ -14,6 +14,21 @@ import { PostmasterExemption } from '../rules/postmaster.js';
 import type { AccessDbOptions } from '../rules/access-db.js';
 import { accessDbChecks } from '../rules/access-db.js';
 import type { AccessSnapshot } from '../access-db/snapshot.js';
+import type { BodyScanner } from '../rules/check.js';
+import type { ContentLimits } from './message-content.js';
+import type { BanStore } from '../rules/ban-store.js';
+import { MemoryBanStore } from '../rules/ban-store.js';
+import { AdvertisementSubject, MessageIdCheck, SpacePatrol } from '../rules/content-filters.js';
+import type { DnsLookup } from '../rules/dns-cache.js';
+import { DnsCache } from '../rules/dns-cache.js';
+import type { ZoneSpec } from '../rules/dnsbl.js';
+import { DnsblCheck, RhsblCheck, ZoneHealth } from '../rules/dnsbl.js';
+import { MessageSize, RouteAddress } from '../rules/envelope-filters.js';
+import { HeaderRules } from '../rules/header-rules.js';
+import { AttachmentFilter } from '../rules/attachment-filter.js';
+import { AttachmentScanner, DEFAULT_DANGEROUS_EXTENSIONS, extensionSet } from '../rules/attachments.js';
+import { SpamTrap } from '../rules/spam-trap.js';
+import { NodeDnsLookup } from './dns-resolver.js';
 import { RelayGuard } from '../rules/relay-guard.js';
 import type { Config } from './config.js';
 import { VERSION } from './version.js';
@@ -24,6 +39,11 @@ export interface Runtime {
   readonly accessDb: AccessSnapshot | null;
   readonly engine: PolicyEngine;
   readonly needs: PolicyNeeds;
+  /** Limits on what is kept of a message's header for content checks. */
+  readonly contentLimits: ContentLimits;
+  /** A new MIME walker for one message (when a check wants the body). */
+  bodyScanner(): BodyScanner;
+  readonly services: Services;
   /** 1 at start, +1 per successful reload; named in decision lines. */
   readonly generation: number;
   readonly version: string;
@@ -55,7 +75,157 @@ const MACROS: Partial<Record<MacroStage, readonly string[]>> = {
 /** Events recorded for every connection (context for checks and logs) without a reply. */
 const OBSERVED: ReadonlySet<EventStage> = new Set<EventStage>(['connect', 'helo', 'mail']);
 
-export function buildChecks(config: Config, accessDb: AccessSnapshot | null = null): Check[] {
+/**
+ * Process-lifetime services the checks share across reloads: the DNS cache (and its resolver), the
+ * blocklist zones' health, the ban store.
+ */
+export interface Services {
+  readonly dns: DnsLookup;
+  readonly health: ZoneHealth;
+  readonly bans: BanStore;
+  /** Told when a client is banned (the daemon logs it). */
+  readonly onBan?: (client: string, reason: string, ms: number) => void;
+}
+
+/** Services for a configuration: a caching resolver with its dnsbl settings, memory stores. */
+export function createServices(config: Config, onBan?: Services['onBan']): Services {
+  const d = config.dnsbl;
+  const upstream = new NodeDnsLookup({
+    ...(d.servers === undefined ? {} : { servers: d.servers }),
+    timeoutMs: d.timeout,
+    tries: d.tries,
+  });
+  const dns = new DnsCache(upstream, {
+    maxEntries: d.cache.max_entries,
+    minTtlMs: d.cache.min_ttl,
+    maxTtlMs: d.cache.max_ttl,
+    negativeTtlMs: d.cache.negative_ttl,
+  });
+  return {
+    dns,
+    health: new ZoneHealth(),
+    bans: new MemoryBanStore(),
+    ...(onBan === undefined ? {} : { onBan }),
+  };
+}
+
+/** The resolver settings services were built for (a reload with other settings builds new ones). */
+export function servicesKey(config: Config): string {
+  const d = config.dnsbl;
+  return JSON.stringify([d.servers, d.timeout, d.tries, d.cache]);
+}
+
+function zoneSpec(z: Config['dnsbl']['zones'][number]): ZoneSpec {
+  return {
+    zone: z.zone,
+    answers: z.answers,
+    weight: z.weight,
+    action: z.action,
+    reply: z.reply,
+    onError: z.on_error,
+    tempfailReply: z.tempfail_reply,
+  };
+}
+
+function filterChecks(
+  config: Config,
+  services: Services,
+  trustedNetworks: readonly Network[],
+  access: AccessDbOptions | undefined,
+): { rcpt: Check[]; mail: Check[]; eom: Check[] } {
+  const f = config.filters;
+  const d = config.dnsbl;
+  const rcpt: Check[] = [];
+  const eom: Check[] = [];
+  if (f.spam_trap.enabled) {
+    rcpt.push(
+      new SpamTrap({
+        mode: f.spam_trap.mode,
+        addresses: f.spam_trap.addresses,
+        banMs: f.spam_trap.ban,
+        reply: f.spam_trap.reply,
+        bannedReply: f.spam_trap.banned_reply,
+        store: services.bans,
+        ...(services.onBan === undefined ? {} : { onBan: services.onBan }),
+      }),
+    );
+  }
+  const exemptions = {
+    trustedNetworks,
+    trustAuthenticated: config.relayGuard.trustAuthenticated,
+    ...(access === undefined ? {} : { access }),
+  };
+  if (d.zones.length > 0) {
+    rcpt.push(
+      new DnsblCheck({
+        dns: services.dns,
+        zones: d.zones.map(zoneSpec),
+        threshold: d.threshold,
+        stage: d.stage,
+        mode: d.mode,
+        budgetMs: d.budget,
+        health: services.health,
+        ...exemptions,
+      }),
+    );
+  }
+  if (d.rhsbl.length > 0) {
+    rcpt.push(
+      new RhsblCheck({
+        dns: services.dns,
+        zones: d.rhsbl.map((z) => ({ ...zoneSpec({ ...z, weight: 1, probe: false }), targets: z.targets })),
+        stage: d.stage,
+        mode: d.mode,
+        budgetMs: d.budget,
+        ...exemptions,
+      }),
+    );
+  }
+  if (f.route_address.enabled) rcpt.push(new RouteAddress(f.route_address.mode, f.route_address.reply));
+  if (f.message_size.enabled)
+    eom.push(new MessageSize(f.message_size.mode, f.message_size.max, f.message_size.reply));
+  if (f.advertisement.enabled)
+    eom.push(new AdvertisementSubject(f.advertisement.mode, f.advertisement.reply, f.advertisement.prefixes));
+  if (f.space_patrol.enabled)
+    eom.push(new SpacePatrol(f.space_patrol.mode, f.space_patrol.reply, f.space_patrol.spaces));
+  if (f.message_id.enabled) {
+    eom.push(
+      new MessageIdCheck(f.message_id.mode, f.message_id.reply, {
+        missing: f.message_id.missing,
+        noAt: f.message_id.no_at,
+        malformed: f.message_id.malformed,
+      }),
+    );
+  }
+  if (f.attachments.enabled) {
+    eom.push(
+      new AttachmentFilter({
+        mode: f.attachments.mode,
+        extensions: extensionSet(f.attachments.extensions ?? DEFAULT_DANGEROUS_EXTENSIONS),
+        overLimit: f.attachments.over_limit,
+        reply: f.attachments.reply,
+        overLimitReply: f.attachments.over_limit_reply,
+        budgetMs: 4000,
+      }),
+    );
+  }
+  if (f.header_rules.length > 0) {
+    eom.push(
+      new HeaderRules(
+        'enforce',
+        f.header_rules.map((r, i) => ({ ...r, name: r.name ?? `rule${i + 1}` })),
+        f.header_rule_max_input,
+      ),
+    );
+  }
+  return { rcpt, mail: [], eom };
+}
+
+export function buildChecks(
+  config: Config,
+  accessDb: AccessSnapshot | null = null,
+  services: Services = createServices(config),
+): Check[] {
   const local = new DomainSet(
     config.localDomains.flatMap((e) => (e.kind === 'domain' ? [e.name] : [])),
     false,
@@ -105,27 +275,63 @@ export function buildChecks(config: Config, accessDb: AccessSnapshot | null = nu
   }
   checks.push(...accessChecks.afterRelay);
   if (config.postmasterAlwaysAccept) checks.push(new PostmasterExemption(local));
+  // The automatic checks, after the postmaster exemption and after every access entry: an access
+  // OK/RELAY (or FRIEND) ends the stage before them, as sendmail skips its DNSBLs for such clients.
+  const filters = filterChecks(config, services, [...config.trustedNetworks, ...relayFrom], access);
+  checks.push(...filters.rcpt, ...filters.eom);
   if (config.addHeader.enabled)
     checks.push(new AddHeader(config.addHeader.name, config.addHeader.value, VERSION));
   return checks;
+}
+
+/** The MIME walker for one message (filters.attachments). */
+function newBodyScanner(config: Config): BodyScanner {
+  const a = config.filters.attachments;
+  const scanner = new AttachmentScanner({
+    maxDepth: a.max_depth,
+    maxParts: a.max_parts,
+    maxBytes: a.max_bytes,
+  });
+  return {
+    writeHeaders: (headers) => scanner.writeHeaders(headers),
+    writeBody: (chunk) => {
+      scanner.writeBody(chunk);
+    },
+    end: () => scanner.end(),
+  };
 }
 
 export function buildRuntime(
   config: Config,
   generation: number,
   accessDb: AccessSnapshot | null = null,
+  services: Services = createServices(config),
 ): Runtime {
-  const engine = new PolicyEngine(buildChecks(config, accessDb), {
+  const engine = new PolicyEngine(buildChecks(config, accessDb, services), {
     observe: config.policy.observe,
     stageBudgetMs: config.policy.stage_budget,
   });
   const decideAt = new Set<EventStage>();
   for (const s of engine.stages) if (s !== 'eom') decideAt.add(s);
+  const observed = new Set<EventStage>(OBSERVED);
+  if (engine.content !== 'none') observed.add('header');
+  if (engine.content === 'body') observed.add('body');
   const needs: PolicyNeeds = {
     decideAt,
-    observe: new Set([...OBSERVED].filter((s) => !decideAt.has(s))),
-    actions: (config.addHeader.enabled ? SMFIF.ADDHDRS : 0) | (accessDb !== null ? SMFIF.QUARANTINE : 0),
+    observe: new Set([...observed].filter((s) => !decideAt.has(s))),
+    // Tag mode adds headers too, so ADDHDRS is asked for whenever something may add one.
+    actions: SMFIF.ADDHDRS | (accessDb !== null ? SMFIF.QUARANTINE : 0),
     macros: MACROS,
   };
-  return { config, accessDb, engine, needs, generation, version: VERSION };
+  return {
+    config,
+    accessDb,
+    engine,
+    needs,
+    generation,
+    version: VERSION,
+    contentLimits: { maxHeaders: config.limits.max_headers, maxHeaderBytes: config.limits.max_header_bytes },
+    bodyScanner: () => newBodyScanner(config),
+    services,
+  };
 }

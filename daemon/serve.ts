@@ -17,7 +17,8 @@ import type { Logger } from './logger.js';
 import { createLogger, flushLogger } from './logger.js';
 import { policyHandlerFactory } from './policy-handler.js';
 import type { Runtime } from './runtime.js';
-import { buildRuntime } from './runtime.js';
+import { buildRuntime, createServices, servicesKey } from './runtime.js';
+import { ZoneProber } from './zone-prober.js';
 import type { LoadedAccess } from './access-loader.js';
 import { AccessWatcher, fileIdentity, loadAccess, sameIdentity } from './access-loader.js';
 import { runPrimary } from './cluster.js';
@@ -73,7 +74,13 @@ export async function startDaemon(
     access = loaded;
     logAccessLoaded(log, 'access_db_loaded', loaded);
   }
-  let current = buildRuntime(config, 1, access?.snapshot ?? null);
+  const onBan = (client: string, reason: string, ms: number): void => {
+    log.warn({ event: 'client_banned', client_addr: client, reason, ban_ms: ms }, 'client banned');
+  };
+  let services = createServices(config, onBan);
+  let servicesFor = servicesKey(config);
+  let current = buildRuntime(config, 1, access?.snapshot ?? null, services);
+  const prober = new ZoneProber(() => current, log);
   const watcher =
     config.accessDb === null || access === null
       ? null
@@ -82,7 +89,7 @@ export async function startDaemon(
           access.identity,
           (loaded) => {
             access = loaded;
-            current = buildRuntime(current.config, current.generation + 1, loaded.snapshot);
+            current = buildRuntime(current.config, current.generation + 1, loaded.snapshot, services);
             logAccessLoaded(log, 'access_db_reload', loaded, current.generation);
           },
           (errors) =>
@@ -118,6 +125,7 @@ export async function startDaemon(
     return { errors: [msg] };
   }
   watcher?.start();
+  prober.start();
   log.info(
     { event: 'started', version: VERSION, config: config.source, listen: server.addresses, pid: process.pid },
     'milter-policy started',
@@ -162,7 +170,11 @@ export async function startDaemon(
           logAccessLoaded(log, 'access_db_loaded', loaded);
         }
       }
-      const runtime = buildRuntime(next.config, current.generation + 1, snapshot);
+      if (servicesKey(next.config) !== servicesFor) {
+        services = createServices(next.config, onBan);
+        servicesFor = servicesKey(next.config);
+      }
+      const runtime = buildRuntime(next.config, current.generation + 1, snapshot, services);
       if (a === null) {
         watcher?.stop();
       } else if (access !== null) {
@@ -189,6 +201,7 @@ export async function startDaemon(
     stop(): Promise<number> {
       stopping ??= (async () => {
         watcher?.stop();
+        prober.stop();
         log.info(
           {
             event: 'stopping',

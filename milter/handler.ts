@@ -71,6 +71,11 @@ export type HandlerEvent =
 export interface MilterHandler {
   /** An event at a stage in `needs.decideAt` (a reply is owed unless the MTA lacks NR bits). */
   decide(event: HandlerEvent, session: SessionView): MaybePromise<Decision>;
+  /**
+   * An event at a stage in `needs.observe` (headers and body chunks for content checks): seen, never
+   * answered by the handler. Synchronous; the session answers continue where a reply is owed.
+   */
+  observe?(event: HandlerEvent, session: SessionView): void;
   /** End of message: modifications and the final reply. */
   endOfMessage(session: SessionView): MaybePromise<EomResult>;
   /** The current message is over without an end-of-message verdict (ABORT, new MAIL, HELO). */

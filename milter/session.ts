@@ -387,6 +387,10 @@ export class MilterSession implements SessionView {
     if (handler === null || !needs.decideAt.has(stage)) {
       // Observed or unexpected (suppressed but sent anyway): recorded above, answered with continue.
       if (cmd.kind === 'rcpt') this.message?.recipients.push(cmd.recipient);
+      if (handler !== null && handler.observe !== undefined && needs.observe.has(stage)) {
+        const observe = handler.observe.bind(handler);
+        this.safely('observe', () => observe(ev, this));
+      }
       if (owed) this.send({ kind: 'continue' });
       return;
     }

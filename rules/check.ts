@@ -38,12 +38,55 @@ export interface PolicyMemo {
 /** Where the explain tool (`milter-policy query`) collects what checks looked at. */
 export type ExplainSink = (check: string, line: string) => void;
 
+export interface HeaderField {
+  /** As received; binary strings (one char per byte). */
+  readonly name: string;
+  /** Folded with bare LF, the MTA's one leading space removed. */
+  readonly value: string;
+}
+
+/** What a MIME walk of the body found (rules/attachments.ts). */
+export interface AttachmentSummary {
+  readonly names: readonly string[];
+  readonly parts: number;
+  readonly depth: number;
+  readonly bytes: number;
+  readonly overLimit: null | 'depth' | 'parts' | 'bytes';
+  readonly problems: readonly string[];
+}
+
+/** Walks a message as it streams in (rules/attachments.ts implements it). */
+export interface BodyScanner {
+  writeHeaders(headers: readonly HeaderField[]): void;
+  writeBody(chunk: Buffer): void;
+  end(): Promise<AttachmentSummary>;
+}
+
+/** The message itself, at end of message, for checks that declared they want it. */
+export interface MessageContent {
+  readonly headers: readonly HeaderField[];
+  /** The first header of that name (case-insensitive). */
+  header(name: string): string | undefined;
+  /** Every header of that name, in order. */
+  headersNamed(name: string): readonly string[];
+  /** Headers kept (limits.max_headers, limits.max_header_bytes) and their byte size as received. */
+  readonly headerBytes: number;
+  readonly headersTruncated: boolean;
+  readonly bodyBytes: number;
+  /** The MIME walk's result, when a check asked for the body; never rejects. */
+  attachments(): Promise<AttachmentSummary> | null;
+}
+
 export interface PolicyInput {
   readonly stage: PolicyStage;
   readonly client: ClientFacts;
   readonly helo: string | null;
   /** Envelope sender as sent (`<a@b>`, `<>`; unbracketed for Postfix local submissions). */
   readonly sender: string | null;
+  /** ESMTP parameters of MAIL FROM (`SIZE=1234`, `BODY=8BITMIME`). */
+  readonly senderArgs: readonly string[];
+  /** Set at end of message when a check of the stage wants the content. */
+  readonly content?: MessageContent;
   /** The recipient being decided (rcpt stage). */
   readonly recipient: string | null;
   /** Recipients accepted so far (all of them at eom). */
@@ -75,6 +118,10 @@ export type CheckResult =
       readonly quarantine?: string;
       /** The rule that matched, e.g. `/etc/mail/access:12`. */
       readonly entry?: string;
+      /** Tags to add to the message (a check's own tag-mode findings, e.g. one DNSBL zone's). */
+      readonly tags?: readonly string[];
+      /** What parts of the check in observe mode would have done (e.g. one DNSBL zone's listing). */
+      readonly observed?: readonly string[];
     }
   | {
       readonly kind: 'hit';
@@ -89,7 +136,8 @@ export type CheckResult =
 
 /** What a check that errors (DNS timeout, store down) does to the stage. */
 export type OnError = 'defer_if_permit' | 'tempfail' | 'continue';
-export type CheckMode = 'enforce' | 'observe';
+/** enforce: reply to the client; observe: decide and log only; tag: accept and add a header naming the rule. */
+export type CheckMode = 'enforce' | 'observe' | 'tag';
 
 /** Given to each run: the check's own time budget, as an AbortSignal created on first use. */
 export interface CheckBudget {
@@ -104,6 +152,8 @@ export interface Check {
   readonly mode: CheckMode;
   readonly budgetMs: number;
   readonly onError: OnError;
+  /** What of the message the check needs at end of message (headers, or headers and the body walk). */
+  readonly wants?: 'headers' | 'body';
   run(input: PolicyInput, budget: CheckBudget): CheckResult | Promise<CheckResult>;
 }
 

@@ -35,7 +35,9 @@ export interface TraceEntry {
   readonly check: string;
   /** The rule that matched (`file:line`), when the check names one. */
   readonly entry?: string;
-  readonly result: 'pass' | 'hit' | 'observed' | 'skip' | 'error';
+  /** For passes: what parts of the check in observe mode would have done. */
+  readonly observed?: readonly string[];
+  readonly result: 'pass' | 'hit' | 'observed' | 'tagged' | 'skip' | 'error';
   readonly reason?: string;
   /** For hits and observed hits: what the check wanted. */
   readonly action?: Verdict['action'];
@@ -53,6 +55,8 @@ export interface StageOutcome {
   readonly addHeaders: readonly HeaderAddition[];
   /** The last quarantine reason a passing check gave, if any. */
   readonly quarantine: string | null;
+  /** Tag-mode findings: headers to add at end of message, `check: reason`. */
+  readonly tags: readonly string[];
 }
 
 export interface EngineOptions {
@@ -70,6 +74,7 @@ const EMPTY: StageOutcome = Object.freeze({
   trace: [],
   addHeaders: [],
   quarantine: null,
+  tags: [],
 });
 
 class LazyBudget implements CheckBudget {
@@ -93,6 +98,7 @@ class StageRun {
   readonly trace: TraceEntry[] = [];
   addHeaders: HeaderAddition[] | null = null;
   quarantine: string | null = null;
+  tags: string[] | null = null;
   deferred: { check: string; error: string } | null = null;
   deadline = 0;
 
@@ -125,15 +131,20 @@ class StageRun {
         const reply =
           r.verdict.action === 'reject' || r.verdict.action === 'tempfail' ? r.verdict.reply : undefined;
         const observed = check.mode === 'observe' || this.observeAll;
+        const tagged = !observed && check.mode === 'tag' && r.verdict.action !== 'ok';
         this.trace.push({
           check: check.name,
-          result: observed ? 'observed' : 'hit',
+          result: observed ? 'observed' : tagged ? 'tagged' : 'hit',
           reason: r.reason,
           action: r.verdict.action,
           ...(reply === undefined ? {} : { reply }),
           ...(r.entry === undefined ? {} : { entry: r.entry }),
         });
         if (observed) return false;
+        if (tagged) {
+          (this.tags ??= []).push(`${check.name}: ${r.reason}`);
+          return false;
+        }
         if (r.quarantine !== undefined) this.quarantine = r.quarantine;
         this.verdict = r.verdict;
         this.decidedBy = check.name;
@@ -178,6 +189,7 @@ class StageRun {
       trace: this.trace,
       addHeaders: this.addHeaders ?? [],
       quarantine: this.quarantine,
+      tags: this.tags ?? [],
     };
   }
 }
@@ -186,6 +198,8 @@ export class PolicyEngine {
   private readonly pipelines: ReadonlyMap<PolicyStage, readonly Check[]>;
   /** Stages at least one enabled check runs at. */
   readonly stages: ReadonlySet<PolicyStage>;
+  /** What of the message end-of-message checks want: nothing, headers, or headers and body. */
+  readonly content: 'none' | 'headers' | 'body';
 
   constructor(
     readonly checks: readonly Check[],
@@ -198,6 +212,8 @@ export class PolicyEngine {
     }
     this.pipelines = pipelines;
     this.stages = new Set(pipelines.keys());
+    const wants = checks.map((c) => c.wants);
+    this.content = wants.includes('body') ? 'body' : wants.includes('headers') ? 'headers' : 'none';
   }
 
   evaluate(stage: PolicyStage, input: PolicyInput): StageOutcome | Promise<StageOutcome> {

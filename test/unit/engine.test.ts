@@ -33,6 +33,7 @@ const INPUT: PolicyInput = {
   client: { address: '192.0.2.1', ip: null, hostname: '[192.0.2.1]', port: 1, kind: 'inet4' },
   helo: null,
   sender: null,
+  senderArgs: [],
   recipient: '<a@b>',
   recipients: [],
   macro: () => undefined,
@@ -58,6 +59,7 @@ describe('PolicyEngine', () => {
       trace: [],
       addHeaders: [],
       quarantine: null,
+      tags: [],
     });
   });
 

@@ -49,6 +49,7 @@ function input(
     client: c,
     helo: 'x',
     sender: '<a@b>',
+    senderArgs: [],
     recipient,
     recipients: [],
     macro: (n) => macros[n.replace(/^\{(.*)\}$/, '$1')],
