@@ -107,20 +107,23 @@ class StageRun {
   /** Records one result; true when the stage is decided. */
   apply(check: Check, r: CheckResult): boolean {
     switch (r.kind) {
-      case 'pass':
-        if (r.reason !== undefined) {
+      case 'pass': {
+        if (r.reason !== undefined || r.observed !== undefined) {
           this.trace.push({
             check: check.name,
             result: 'pass',
-            reason: r.reason,
+            ...(r.reason === undefined ? {} : { reason: r.reason }),
             ...(r.entry === undefined ? {} : { entry: r.entry }),
+            ...(r.observed === undefined ? {} : { observed: r.observed }),
           });
         }
         if (r.addHeaders !== undefined && r.addHeaders.length > 0)
           (this.addHeaders ??= []).push(...r.addHeaders);
-        if (r.quarantine !== undefined && !this.observeAll && check.mode !== 'observe')
-          this.quarantine = r.quarantine;
+        const enforced = !this.observeAll && check.mode !== 'observe';
+        if (r.quarantine !== undefined && enforced) this.quarantine = r.quarantine;
+        if (r.tags !== undefined && r.tags.length > 0 && enforced) (this.tags ??= []).push(...r.tags);
         return false;
+      }
       case 'skip':
         this.trace.push({ check: check.name, result: 'skip', reason: r.reason });
         return false;

@@ -190,4 +190,23 @@ describe('PolicyEngine', () => {
     assert.ok(!(out instanceof Promise));
     assert.deepEqual(out.addHeaders, [{ name: 'X-A', value: '1' }]);
   });
+
+  it('keeps the tags and observed notes of passing checks (a DNSBL zone in tag or observe action)', () => {
+    const out = engine([
+      check('z', {
+        kind: 'pass',
+        reason: 'r',
+        tags: ['dnsbl: listed in x'],
+        observed: ['dnsbl: listed in y'],
+      }),
+    ]).evaluate('rcpt', INPUT);
+    assert.ok(!(out instanceof Promise));
+    assert.deepEqual(out.tags, ['dnsbl: listed in x']);
+    assert.deepEqual(out.trace[0]?.observed, ['dnsbl: listed in y']);
+    const observing = engine([check('z', { kind: 'pass', tags: ['t'] }, { mode: 'observe' })]).evaluate(
+      'rcpt',
+      INPUT,
+    );
+    assert.ok(!(observing instanceof Promise) && observing.tags.length === 0);
+  });
 });
