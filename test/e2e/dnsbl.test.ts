@@ -189,7 +189,8 @@ describe('DNSBL and RHSBL through real MTAs against rbldnsd', { skip }, () => {
   test('the committed zone data is the shared testbed data (when ../shared exists)', (t) => {
     const shared = path.join(repoRoot, '..', 'shared', 'testbed-data', 'dnsbl');
     if (!existsSync(shared)) {
-      t.skip(`${shared} not present (a plain clone): the committed copy is used`);
+      // Not a prerequisite (CI clones only this repository): nothing to compare with, and no skip.
+      t.diagnostic(`${shared} not present (a plain clone): the committed copy is used as it is`);
       return;
     }
     for (const name of readdirSync(shared)) {
