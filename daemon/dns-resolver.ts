@@ -18,13 +18,33 @@ const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
 export class NodeDnsLookup implements DnsLookup {
   private readonly resolver: Resolver;
 
+  private readonly limitMs: number;
+
   constructor(options: ResolverOptions) {
-    this.resolver = new Resolver({ timeout: options.timeoutMs, tries: options.tries });
+    // c-ares backs off between rounds, so an attempt can wait up to about twice `timeout`
+    // (measured: 1 s, 1 try -> ~2 s); a hard limit of timeout x tries on the whole lookup keeps the
+    // configured numbers true.
+    this.resolver = new Resolver({
+      timeout: options.timeoutMs,
+      tries: options.tries,
+    });
     if (options.servers !== undefined && options.servers.length > 0)
       this.resolver.setServers([...options.servers]);
+    this.limitMs = options.timeoutMs * options.tries;
   }
 
-  async lookup(name: string, type: DnsRecordType): Promise<DnsAnswer> {
+  lookup(name: string, type: DnsRecordType): Promise<DnsAnswer> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<DnsAnswer>((resolve) => {
+      timer = setTimeout(
+        () => resolve({ kind: 'error', error: `${type} ${name}: no answer within ${this.limitMs} ms` }),
+        this.limitMs,
+      );
+    });
+    return Promise.race([this.query(name, type), limit]).finally(() => clearTimeout(timer));
+  }
+
+  private async query(name: string, type: DnsRecordType): Promise<DnsAnswer> {
     try {
       if (type === 'A') {
         const records = await this.resolver.resolve4(name, { ttl: true });
