@@ -21,6 +21,8 @@ export interface LoadgenResult {
   readonly recipients: readonly string[];
   readonly body_bytes: number;
   readonly headers: number;
+  /** --mime: the body is a multipart/mixed message with one attachment (older runs: absent). */
+  readonly mime?: boolean;
   readonly negotiated: {
     readonly version: number;
     readonly actions: string;

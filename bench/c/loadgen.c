@@ -6,8 +6,8 @@
  *
  *   loadgen --target inet:PORT@HOST|unix:/path [--concurrency N] [--duration SEC] [--warmup SEC]
  *           [--messages-per-connection K] [--clients CIDR] [--rcpt ADDR]... [--body-bytes N]
- *           [--headers N] [--timeout SEC] [--drain SEC] [--trace N] [--verify-close N]
- *           [--timeline MS]
+ *           [--headers N] [--mime] [--timeout SEC] [--drain SEC] [--trace N]
+ *           [--verify-close N] [--timeline MS]
  *
  * Per message (one milter connection per message by default, as Postfix opens one per SMTP
  * session): OPTNEG offering version 6, actions 0x1FF, protocol 0x1FFFFF; then, honouring what the
@@ -23,6 +23,14 @@
  * negotiated NR_* (which shifts every later reply by one) is always caught, not only when the
  * stray bytes happen to arrive before the close. --trace N dumps the packets of the first N
  * connections to stderr.
+ *
+ * The message: headers From, To, Subject, Date, Message-ID (<qid@client.example>), then filler
+ * X-Bench-N headers up to --headers N (default 5); the body is --body-bytes (default 10240) of
+ * plain text lines. With --mime it is what a mail client sends with one small attachment instead:
+ * the headers gain MIME-Version, Content-Type (multipart/mixed) and X-Mailer (default --headers 8,
+ * at least 8), and the body, still exactly --body-bytes long, is a multipart/mixed message of a
+ * text/plain part and a base64 application/pdf part named report.pdf (whole 76-character lines,
+ * about 80 % of the body), so that a milter's MIME walk has real parts to walk.
  *
  * Measured: latency of every awaited reply per stage (write of the batch holding the command ->
  * its final reply), whole-message latency (socket connect start -> final EOM reply; for the 2nd..Kth
@@ -150,6 +158,8 @@ static struct {
 	int nrcpt;
 	size_t body_bytes;
 	int headers;
+	int headers_given;
+	int mime;
 	int trace;
 	int verify_close;
 	double timeline_ms;
@@ -370,6 +380,7 @@ static size_t message_size;
 static const char helo_name[] = "mail.client.example";
 static const char sender[] = "<sender@client.example>";
 static const char sender_addr[] = "sender@client.example";
+static const char mime_boundary[] = "=_bench_6f1c2a9e";
 
 static void record_error(enum err_kind k, struct conn *c, const char *fmt, ...)
 {
@@ -597,11 +608,114 @@ static void header_at(struct conn *c, int i, char *name, size_t nl, char *value,
 		snprintf(name, nl, "Message-ID");
 		snprintf(value, vl, "<%s@client.example>", c->qid);
 		break;
-	default:
-		snprintf(name, nl, "X-Bench-%d", i - 4);
-		snprintf(value, vl, "filler header number %d for the milter benchmark", i - 4);
+	default: {
+		int filler = i - 4;
+		if (opt.mime) {
+			if (i == 5) {
+				snprintf(name, nl, "MIME-Version");
+				snprintf(value, vl, "1.0");
+				break;
+			}
+			if (i == 6) {
+				snprintf(name, nl, "Content-Type");
+				snprintf(value, vl, "multipart/mixed; boundary=\"%s\"", mime_boundary);
+				break;
+			}
+			if (i == 7) {
+				snprintf(name, nl, "X-Mailer");
+				snprintf(value, vl, "Bench Mail Client 1.0");
+				break;
+			}
+			filler = i - 7;
+		}
+		snprintf(name, nl, "X-Bench-%d", filler);
+		snprintf(value, vl, "filler header number %d for the milter benchmark", filler);
 		break;
 	}
+	}
+}
+
+/* The body: --body-bytes of CRLF text lines, or (--mime) a multipart/mixed message of exactly
+ * that size: a text part and a base64 report.pdf part. */
+static void build_body(void)
+{
+	size_t n = opt.body_bytes;
+	body = xrealloc(NULL, n + 1);
+	if (!opt.mime) {
+		for (size_t i = 0; i < n; i++) {
+			size_t col = i % 78;
+			body[i] = col == 76 ? '\r' : col == 77 ? '\n' : (char)('a' + (i / 78 + col) % 26);
+		}
+		return;
+	}
+	char head[512], mid[512], tail[128];
+	int hl = snprintf(head, sizeof head,
+			  "This is a multi-part message in MIME format.\r\n\r\n--%s\r\n"
+			  "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n",
+			  mime_boundary);
+	int ml = snprintf(mid, sizeof mid,
+			  "\r\n--%s\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\n"
+			  "Content-Disposition: attachment; filename=\"report.pdf\"\r\n"
+			  "Content-Transfer-Encoding: base64\r\n\r\n",
+			  mime_boundary);
+	int tl = snprintf(tail, sizeof tail, "--%s--\r\n", mime_boundary);
+	size_t fixed = (size_t)hl + (size_t)ml + (size_t)tl;
+	if (n < fixed + 200)
+		die("--mime needs --body-bytes of at least %zu", fixed + 200);
+	size_t avail = n - fixed;
+	size_t lines = avail * 4 / 5 / 78; /* base64: 76 characters + CRLF per line */
+	if (lines == 0)
+		lines = 1;
+	size_t b64 = lines * 78, text = avail - b64;
+	char *p = body;
+	memcpy(p, head, (size_t)hl);
+	p += hl;
+	/* the text part: words on lines of at most 72 characters; its last two bytes are CRLF */
+	static const char *const words[] = {"please", "find", "the", "quarterly", "report", "attached",
+					    "as", "discussed", "in", "our", "meeting", "regards"};
+	size_t col = 0, w = 0;
+	for (size_t i = 0; i + 2 < text;) {
+		const char *word = words[w++ % (sizeof words / sizeof *words)];
+		size_t wl = strlen(word);
+		if (col > 0 && col + 1 + wl > 72) {
+			if (i + 4 >= text)
+				break;
+			*p++ = '\r';
+			*p++ = '\n';
+			i += 2;
+			col = 0;
+			continue;
+		}
+		if (col > 0) {
+			*p++ = ' ';
+			i++;
+			col++;
+		}
+		for (size_t k = 0; k < wl && i + 2 < text; k++, i++, col++)
+			*p++ = word[k];
+	}
+	while ((size_t)(p - body) < (size_t)hl + text - 2)
+		*p++ = '.';
+	*p++ = '\r';
+	*p++ = '\n';
+	memcpy(p, mid, (size_t)ml);
+	p += ml;
+	static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t x = 2463534242u;
+	for (size_t l = 0; l < lines; l++) {
+		for (int k = 0; k < 76; k++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			*p++ = b64chars[x & 63];
+		}
+		*p++ = '\r';
+		*p++ = '\n';
+	}
+	memcpy(p, tail, (size_t)tl);
+	p += tl;
+	if ((size_t)(p - body) != n)
+		die("internal error: MIME body is %zu bytes, not %zu", (size_t)(p - body), n);
 }
 
 static void new_message(struct conn *c)
@@ -1280,7 +1394,8 @@ static void print_results(double cpu_pct, double user_s, double sys_s, double wi
 		printf("%s", i > 0 ? ", " : "");
 		print_json_string(opt.rcpt[i]);
 	}
-	printf("],\n  \"body_bytes\": %zu,\n  \"headers\": %d,\n", opt.body_bytes, opt.headers);
+	printf("],\n  \"body_bytes\": %zu,\n  \"headers\": %d,\n  \"mime\": %s,\n", opt.body_bytes, opt.headers,
+	       opt.mime ? "true" : "false");
 	if (R.have_neg) {
 		printf("  \"negotiated\": {\"version\": %u, \"actions\": \"0x%x\", \"protocol\": \"0x%x\", "
 		       "\"connections_differing\": %llu, \"macro_lists\": {",
@@ -1482,8 +1597,9 @@ static void usage(void)
 {
 	fputs("usage: loadgen --target inet:PORT@HOST|unix:/path [--concurrency N] [--duration SEC]\n"
 	      "               [--warmup SEC] [--messages-per-connection K] [--clients CIDR]\n"
-	      "               [--rcpt ADDR]... [--body-bytes N] [--headers N] [--timeout SEC]\n"
-	      "               [--drain SEC] [--trace N] [--verify-close N] [--timeline MS]\n",
+	      "               [--rcpt ADDR]... [--body-bytes N] [--headers N] [--mime]\n"
+	      "               [--timeout SEC] [--drain SEC] [--trace N] [--verify-close N]\n"
+	      "               [--timeline MS]\n",
 	      stderr);
 	exit(64);
 }
@@ -1499,6 +1615,7 @@ int main(int argc, char **argv)
 						 {"rcpt", required_argument, 0, 'r'},
 						 {"body-bytes", required_argument, 0, 'b'},
 						 {"headers", required_argument, 0, 'H'},
+						 {"mime", no_argument, 0, 'M'},
 						 {"timeout", required_argument, 0, 'T'},
 						 {"drain", required_argument, 0, 'D'},
 						 {"trace", required_argument, 0, 'x'},
@@ -1539,6 +1656,10 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			opt.headers = (int)parse_int("headers", optarg, 0, 10000);
+			opt.headers_given = 1;
+			break;
+		case 'M':
+			opt.mime = 1;
 			break;
 		case 'T':
 			opt.timeout = parse_seconds("timeout", optarg, 0.01);
@@ -1567,12 +1688,11 @@ int main(int argc, char **argv)
 		opt.rcpt[opt.nrcpt++] = "<someone@elsewhere.example>";
 	}
 
-	/* body: CRLF lines of printable text, exactly body_bytes long */
-	body = xrealloc(NULL, opt.body_bytes + 1);
-	for (size_t i = 0; i < opt.body_bytes; i++) {
-		size_t col = i % 78;
-		body[i] = col == 76 ? '\r' : col == 77 ? '\n' : (char)('a' + (i / 78 + col) % 26);
-	}
+	if (opt.mime && !opt.headers_given)
+		opt.headers = 8;
+	if (opt.mime && opt.headers < 8)
+		die("--mime needs --headers of at least 8 (From .. Message-ID, MIME-Version, Content-Type, X-Mailer)");
+	build_body();
 	/* SIZE=: header lines + blank line + body, as the client would announce */
 	message_size = opt.body_bytes + 2;
 	{
