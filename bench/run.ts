@@ -408,7 +408,7 @@ function counterCheck(
   if (isOurs(target)) {
     const decisions = counters['decision'] ?? 0;
     const errors = (counters['protocol_error'] ?? 0) + (counters['handler_error'] ?? 0);
-    return `${decisions} decision log lines for ${r.totals.messages} messages / ${sent.rcpt} recipients; ${errors} protocol/handler error lines`;
+    return `${decisions} decision log lines for ${r.totals.messages} messages (${sent.eom} reaching end of message) / ${sent.rcpt} recipients; ${errors} protocol/handler error lines`;
   }
   const pairs: [string, number][] = [
     ['negotiate', r.totals.negotiated],
@@ -718,12 +718,13 @@ function ownCountSummary(t: TargetName, runs: readonly Measurement[], o: Options
       return (
         r !== null &&
         c !== null &&
-        c['decision'] === r.totals.messages + r.totals.sent.rcpt &&
+        // a message refused at RCPT (every recipient) gets no end-of-message decision line
+        c['decision'] === r.totals.sent.eom + r.totals.sent.rcpt &&
         (c['protocol_error'] ?? 0) + (c['handler_error'] ?? 0) === 0
       );
     });
     if (fit.length === runs.length)
-      return `its log has exactly one \`decision\` line per recipient and one per message sent, and no protocol_error/handler_error line, in all ${runs.length} runs`;
+      return `its log has exactly one \`decision\` line per recipient and one per message that reached end of message, and no protocol_error/handler_error line, in all ${runs.length} runs`;
     return `its log vs what was sent: ${runs.map((m) => `at ${label(m)}: ${m.counterCheck}`).join('; ')}`;
   }
   const bad = runs.filter((m) => !m.counterCheck.startsWith('ok'));
