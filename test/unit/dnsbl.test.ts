@@ -25,10 +25,22 @@ class TableDns implements DnsLookup {
 const A = (...records: string[]): DnsAnswer => ({ kind: 'records', records, ttlSeconds: 300 });
 
 function zone(z: Partial<ZoneSpec> & { zone: string }): ZoneSpec {
-  return { answers: [], weight: 1, action: 'reject', reply: '550 5.7.1 Rejected: %i listed at %z', onError: 'ignore', tempfailReply: '451 4.4.3 Temporary lookup failure of %i at %z', ...z };
+  return {
+    answers: [],
+    weight: 1,
+    action: 'reject',
+    reply: '550 5.7.1 Rejected: %i listed at %z',
+    onError: 'ignore',
+    tempfailReply: '451 4.4.3 Temporary lookup failure of %i at %z',
+    ...z,
+  };
 }
 
-function input(address: string, extra: Partial<PolicyInput> = {}, macros: Record<string, string> = {}): PolicyInput {
+function input(
+  address: string,
+  extra: Partial<PolicyInput> = {},
+  macros: Record<string, string> = {},
+): PolicyInput {
   const conn = new Map<string, unknown>();
   const remember = <T>(key: string, f: () => T): T => {
     if (!conn.has(key)) conn.set(key, f());
@@ -36,7 +48,13 @@ function input(address: string, extra: Partial<PolicyInput> = {}, macros: Record
   };
   return {
     stage: 'rcpt',
-    client: { address, ip: clientIp(address), hostname: `[${address}]`, port: 1, kind: address.includes(':') ? 'inet6' : 'inet4' },
+    client: {
+      address,
+      ip: clientIp(address),
+      hostname: `[${address}]`,
+      port: 1,
+      kind: address.includes(':') ? 'inet6' : 'inet4',
+    },
     helo: 'helo.example',
     sender: '<a@sender.example>',
     senderArgs: [],
@@ -49,7 +67,11 @@ function input(address: string, extra: Partial<PolicyInput> = {}, macros: Record
 }
 const budget = { ms: 1000, signal: new AbortController().signal };
 
-function dnsbl(dns: DnsLookup, zones: ZoneSpec[], extra: { threshold?: number; trusted?: string[]; health?: ZoneHealth } = {}): DnsblCheck {
+function dnsbl(
+  dns: DnsLookup,
+  zones: ZoneSpec[],
+  extra: { threshold?: number; trusted?: string[]; health?: ZoneHealth } = {},
+): DnsblCheck {
   return new DnsblCheck({
     dns,
     zones,
@@ -83,7 +105,13 @@ describe('DNSBL query names and answers', () => {
   });
   it('selects answers: exact, range, bit mask, or any', () => {
     const m = answerMatcher(['127.0.0.2', '127.0.0.4-127.0.0.11', '&0x40']);
-    assert.deepEqual(['127.0.0.2', '127.0.0.3', '127.0.0.11', '127.0.0.12', '127.0.0.64'].map(m), [true, false, true, false, true]);
+    assert.deepEqual(['127.0.0.2', '127.0.0.3', '127.0.0.11', '127.0.0.12', '127.0.0.64'].map(m), [
+      true,
+      false,
+      true,
+      false,
+      true,
+    ]);
     assert.equal(answerMatcher([])('127.0.0.99'), true);
   });
 });
@@ -101,8 +129,14 @@ describe('DNSBL check', () => {
   it('refuses a listed client with sendmail’s text; a clean client passes', async () => {
     const r = await dnsbl(dns, [zone({ zone: 'bl.test' })]).run(input('127.0.0.2'), budget);
     assert.ok(r.kind === 'hit' && r.verdict.action === 'reject');
-    assert.deepEqual(r.verdict, { action: 'reject', reply: { code: 550, dsn: '5.7.1', text: 'Rejected: 127.0.0.2 listed at bl.test' } });
-    assert.equal((await dnsbl(dns, [zone({ zone: 'bl.test' })]).run(input('127.0.0.1'), budget)).kind, 'pass');
+    assert.deepEqual(r.verdict, {
+      action: 'reject',
+      reply: { code: 550, dsn: '5.7.1', text: 'Rejected: 127.0.0.2 listed at bl.test' },
+    });
+    assert.equal(
+      (await dnsbl(dns, [zone({ zone: 'bl.test' })]).run(input('127.0.0.1'), budget)).kind,
+      'pass',
+    );
   });
 
   it('counts only the selected answers', async () => {
@@ -112,14 +146,23 @@ describe('DNSBL check', () => {
   });
 
   it('puts the TXT record into the reply, sanitised', async () => {
-    const r = await dnsbl(dns, [zone({ zone: 'bl.test', reply: '550 5.7.1 %t' })]).run(input('127.0.0.2'), budget);
+    const r = await dnsbl(dns, [zone({ zone: 'bl.test', reply: '550 5.7.1 %t' })]).run(
+      input('127.0.0.2'),
+      budget,
+    );
     assert.ok(r.kind === 'hit' && r.verdict.action === 'reject');
     assert.equal(r.verdict.reply.text, 'Listed for 100% sure');
   });
 
   it('treats an error-code answer as a lookup failure: ignored, or tempfail per zone', async () => {
-    assert.equal((await dnsbl(dns, [zone({ zone: 'err.test' })]).run(input('127.0.0.2'), budget)).kind, 'pass');
-    const t = await dnsbl(dns, [zone({ zone: 'err.test', onError: 'tempfail' })]).run(input('127.0.0.2'), budget);
+    assert.equal(
+      (await dnsbl(dns, [zone({ zone: 'err.test' })]).run(input('127.0.0.2'), budget)).kind,
+      'pass',
+    );
+    const t = await dnsbl(dns, [zone({ zone: 'err.test', onError: 'tempfail' })]).run(
+      input('127.0.0.2'),
+      budget,
+    );
     assert.ok(t.kind === 'hit' && t.verdict.action === 'tempfail');
     assert.equal(t.verdict.reply.text, 'Temporary lookup failure of 127.0.0.2 at err.test');
   });
@@ -127,13 +170,19 @@ describe('DNSBL check', () => {
   it('weights and threshold: two zones needed, a negative weight is an allow list', async () => {
     const zones = [zone({ zone: 'bl.test', weight: 1 }), zone({ zone: 'pbl.test', weight: 1 })];
     assert.equal((await dnsbl(dns, zones, { threshold: 2 }).run(input('127.0.0.3'), budget)).kind, 'hit');
-    assert.equal((await dnsbl(dns, [zones[0] as ZoneSpec], { threshold: 2 }).run(input('127.0.0.3'), budget)).kind, 'pass');
+    assert.equal(
+      (await dnsbl(dns, [zones[0] as ZoneSpec], { threshold: 2 }).run(input('127.0.0.3'), budget)).kind,
+      'pass',
+    );
     const allow = [zone({ zone: 'bl.test', weight: 2 }), zone({ zone: 'allow.test', weight: -2 })];
     assert.equal((await dnsbl(dns, allow, { threshold: 1 }).run(input('127.0.0.2'), budget)).kind, 'pass');
   });
 
   it('observe and tag zones do not refuse; tag zones tag the message', async () => {
-    const o = await dnsbl(dns, [zone({ zone: 'bl.test', action: 'observe' })]).run(input('127.0.0.2'), budget);
+    const o = await dnsbl(dns, [zone({ zone: 'bl.test', action: 'observe' })]).run(
+      input('127.0.0.2'),
+      budget,
+    );
     assert.ok(o.kind === 'pass' && o.reason?.includes('observed: listed in bl.test'));
     const t = await dnsbl(dns, [zone({ zone: 'bl.test', action: 'tag' })]).run(input('127.0.0.2'), budget);
     assert.ok(t.kind === 'pass');
@@ -142,8 +191,24 @@ describe('DNSBL check', () => {
 
   it('does not look up trusted or authenticated clients', async () => {
     const q = new TableDns({});
-    assert.equal((await dnsbl(q, [zone({ zone: 'bl.test' })], { trusted: ['127.0.0.0/8'] }).run(input('127.0.0.2'), budget)).kind, 'skip');
-    assert.equal((await dnsbl(q, [zone({ zone: 'bl.test' })]).run(input('127.0.0.2', {}, { auth_authen: 'alice' }), budget)).kind, 'skip');
+    assert.equal(
+      (
+        await dnsbl(q, [zone({ zone: 'bl.test' })], { trusted: ['127.0.0.0/8'] }).run(
+          input('127.0.0.2'),
+          budget,
+        )
+      ).kind,
+      'skip',
+    );
+    assert.equal(
+      (
+        await dnsbl(q, [zone({ zone: 'bl.test' })]).run(
+          input('127.0.0.2', {}, { auth_authen: 'alice' }),
+          budget,
+        )
+      ).kind,
+      'skip',
+    );
     assert.deepEqual(q.queries, []);
   });
 
@@ -166,17 +231,28 @@ describe('DNSBL check', () => {
   it('RFC 5782 probe: 127.0.0.2 listed and 127.0.0.1 not', async () => {
     assert.equal(await probeZone(dns, 'bl.test'), null);
     assert.match(String(await probeZone(new TableDns({}), 'dead.test')), /127\.0\.0\.2 is not listed/);
-    const everything = new TableDns({ 'A 2.0.0.127.all.test': A('127.0.0.2'), 'A 1.0.0.127.all.test': A('127.0.0.2') });
+    const everything = new TableDns({
+      'A 2.0.0.127.all.test': A('127.0.0.2'),
+      'A 1.0.0.127.all.test': A('127.0.0.2'),
+    });
     assert.match(String(await probeZone(everything, 'all.test')), /lists everything/);
   });
 });
 
 describe('RHSBL', () => {
-  const dns = new TableDns({ 'A spam.example.dbl.test': A('127.0.1.2'), 'A bad.helo.dbl.test': A('127.0.1.2') });
+  const dns = new TableDns({
+    'A spam.example.dbl.test': A('127.0.1.2'),
+    'A bad.helo.dbl.test': A('127.0.1.2'),
+  });
   const rhsbl = (targets: ('sender' | 'helo')[]): RhsblCheck =>
     new RhsblCheck({
       dns,
-      zones: [{ ...zone({ zone: 'dbl.test', reply: '550 5.7.1 Mail from %d refused by blackhole site %z' }), targets }],
+      zones: [
+        {
+          ...zone({ zone: 'dbl.test', reply: '550 5.7.1 Mail from %d refused by blackhole site %z' }),
+          targets,
+        },
+      ],
       stage: 'rcpt',
       mode: 'enforce',
       budgetMs: 1000,
@@ -187,8 +263,20 @@ describe('RHSBL', () => {
     const r = await rhsbl(['sender']).run(input('192.0.2.1', { sender: '<x@Spam.Example>' }), budget);
     assert.ok(r.kind === 'hit' && r.verdict.action === 'reject');
     assert.equal(r.verdict.reply.text, 'Mail from spam.example refused by blackhole site dbl.test');
-    assert.equal((await rhsbl(['sender']).run(input('192.0.2.1', { sender: '<x@ok.example>', helo: 'bad.helo' }), budget)).kind, 'pass');
-    assert.equal((await rhsbl(['helo']).run(input('192.0.2.1', { sender: '<x@ok.example>', helo: 'bad.helo' }), budget)).kind, 'hit');
+    assert.equal(
+      (
+        await rhsbl(['sender']).run(
+          input('192.0.2.1', { sender: '<x@ok.example>', helo: 'bad.helo' }),
+          budget,
+        )
+      ).kind,
+      'pass',
+    );
+    assert.equal(
+      (await rhsbl(['helo']).run(input('192.0.2.1', { sender: '<x@ok.example>', helo: 'bad.helo' }), budget))
+        .kind,
+      'hit',
+    );
     assert.equal((await rhsbl(['sender']).run(input('192.0.2.1', { sender: '<>' }), budget)).kind, 'pass');
   });
 });
@@ -216,7 +304,10 @@ describe('DNS cache', () => {
     assert.equal(calls, 4, 'a once, nx once, err twice');
   });
   it('is bounded', async () => {
-    const c = new DnsCache({ lookup: () => Promise.resolve(A('127.0.0.2')) }, { maxEntries: 3, minTtlMs: 1000, maxTtlMs: 5000, negativeTtlMs: 1000 });
+    const c = new DnsCache(
+      { lookup: () => Promise.resolve(A('127.0.0.2')) },
+      { maxEntries: 3, minTtlMs: 1000, maxTtlMs: 5000, negativeTtlMs: 1000 },
+    );
     for (let i = 0; i < 10; i++) await c.lookup(`n${i}.test`, 'A');
     assert.equal(c.size, 3);
   });
@@ -238,7 +329,9 @@ describe('DNSBL within the budget', () => {
         trustAuthenticated: true,
       });
     const ignored = await check('ignore').run(input('127.0.0.2'), budget);
-    assert.ok(ignored.kind === 'pass' && /slow\.test: lookup failed: no answer within/.test(ignored.reason ?? ''));
+    assert.ok(
+      ignored.kind === 'pass' && /slow\.test: lookup failed: no answer within/.test(ignored.reason ?? ''),
+    );
     const t = await check('tempfail').run(input('127.0.0.2'), budget);
     assert.ok(t.kind === 'hit' && t.verdict.action === 'tempfail');
     assert.equal(t.verdict.reply.code, 451);

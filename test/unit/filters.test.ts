@@ -24,7 +24,13 @@ function content(headers: [string, string][], body = 0): MessageContentCollector
 function input(extra: Partial<PolicyInput> = {}): PolicyInput {
   return {
     stage: 'eom',
-    client: { address: '192.0.2.9', ip: clientIp('192.0.2.9'), hostname: '[192.0.2.9]', port: 1, kind: 'inet4' },
+    client: {
+      address: '192.0.2.9',
+      ip: clientIp('192.0.2.9'),
+      hostname: '[192.0.2.9]',
+      port: 1,
+      kind: 'inet4',
+    },
     helo: 'h',
     sender: '<a@b.example>',
     senderArgs: [],
@@ -36,7 +42,11 @@ function input(extra: Partial<PolicyInput> = {}): PolicyInput {
   };
 }
 const kind = (c: Check, i: PolicyInput): string => (c.run(i, budget) as CheckResult).kind;
-const ADV = new AdvertisementSubject('enforce', '550 5.7.1 Advertisements are not accepted here', ['ADV:', 'AD:', 'ADVERTISEMENT']);
+const ADV = new AdvertisementSubject('enforce', '550 5.7.1 Advertisements are not accepted here', [
+  'ADV:',
+  'AD:',
+  'ADVERTISEMENT',
+]);
 
 describe('advertisement Subject', () => {
   for (const [subject, hit] of [
@@ -81,7 +91,11 @@ describe('Message-ID', () => {
     assert.equal(kind(all, input({ content: content([['Message-ID', 'abc@def']]) })), 'hit');
     assert.equal(kind(all, input({ content: content([['Message-ID', '<abc@def.example>']]) })), 'pass');
     assert.equal(kind(all, input({ content: content([['message-id', '  <abc@def.example> ']]) })), 'pass');
-    const lax = new MessageIdCheck('enforce', '550 5.7.1 no', { missing: false, noAt: true, malformed: false });
+    const lax = new MessageIdCheck('enforce', '550 5.7.1 no', {
+      missing: false,
+      noAt: true,
+      malformed: false,
+    });
     assert.equal(kind(lax, input({ content: content([]) })), 'pass');
     assert.equal(kind(lax, input({ content: content([['Message-ID', 'abc@def']]) })), 'pass');
   });
@@ -123,22 +137,65 @@ describe('header rules (RE2)', () => {
     const rules = new HeaderRules(
       'enforce',
       [
-        { name: 'tagme', header: 'X-Mailer', pattern: 'bulk', flags: 'i', action: 'tag', reply: '550 5.7.1 x' },
-        { name: 'viagra', header: 'Subject', pattern: 'v[i1]agra', flags: 'i', action: 'reject', reply: '550 5.7.1 Message refused by rule %r' },
+        {
+          name: 'tagme',
+          header: 'X-Mailer',
+          pattern: 'bulk',
+          flags: 'i',
+          action: 'tag',
+          reply: '550 5.7.1 x',
+        },
+        {
+          name: 'viagra',
+          header: 'Subject',
+          pattern: 'v[i1]agra',
+          flags: 'i',
+          action: 'reject',
+          reply: '550 5.7.1 Message refused by rule %r',
+        },
       ],
       4096,
     );
-    const hit = rules.run(input({ content: content([['X-Mailer', 'BulkMailer'], ['Subject', 'cheap V1AGRA']]) }), budget);
+    const hit = rules.run(
+      input({
+        content: content([
+          ['X-Mailer', 'BulkMailer'],
+          ['Subject', 'cheap V1AGRA'],
+        ]),
+      }),
+      budget,
+    );
     assert.ok(hit.kind === 'hit' && hit.verdict.action === 'reject');
     assert.equal(hit.verdict.reply.text, 'Message refused by rule viagra');
-    const tag = rules.run(input({ content: content([['X-Mailer', 'BulkMailer'], ['Subject', 'hello']]) }), budget);
+    const tag = rules.run(
+      input({
+        content: content([
+          ['X-Mailer', 'BulkMailer'],
+          ['Subject', 'hello'],
+        ]),
+      }),
+      budget,
+    );
     assert.ok(tag.kind === 'pass');
     assert.deepEqual(tag.tags, ['header_rules: rule tagme: X-Mailer matches /bulk/i']);
   });
   it('refuses patterns RE2 cannot run in linear time, and does not blow up on hostile input', () => {
     assert.equal(compileRulePattern('(a)\\1', '').ok, false);
     assert.equal(compileRulePattern('(?=x)', '').ok, false);
-    const evil = new HeaderRules('enforce', [{ name: 'evil', header: 'Subject', pattern: '^(a+)+$', flags: '', action: 'reject', reply: '550 5.7.1 x' }], 4096);
+    const evil = new HeaderRules(
+      'enforce',
+      [
+        {
+          name: 'evil',
+          header: 'Subject',
+          pattern: '^(a+)+$',
+          flags: '',
+          action: 'reject',
+          reply: '550 5.7.1 x',
+        },
+      ],
+      4096,
+    );
     assert.equal(kind(evil, input({ content: content([['Subject', `${'a'.repeat(100_000)}!`]]) })), 'pass');
   });
 });
@@ -158,7 +215,14 @@ describe('spam trap', () => {
       onBan: (c) => banned.push(c),
     });
     const rcpt = (r: string, addr = '192.0.2.9'): CheckResult =>
-      trap.run(input({ stage: 'rcpt', recipient: r, client: { address: addr, ip: clientIp(addr), hostname: `[${addr}]`, port: 1, kind: 'inet4' } }), budget) as CheckResult;
+      trap.run(
+        input({
+          stage: 'rcpt',
+          recipient: r,
+          client: { address: addr, ip: clientIp(addr), hostname: `[${addr}]`, port: 1, kind: 'inet4' },
+        }),
+        budget,
+      ) as CheckResult;
     assert.equal(rcpt('<u@example.test>').kind, 'pass');
     assert.equal(rcpt('<TRAP@example.test>').kind, 'hit');
     assert.deepEqual(banned, ['192.0.2.9']);
@@ -170,7 +234,14 @@ describe('spam trap', () => {
   });
   it('in observe mode logs the trap but bans nobody', () => {
     const store = new MemoryBanStore();
-    const trap = new SpamTrap({ mode: 'observe', addresses: ['trap@example.test'], banMs: 1000, reply: '550 5.7.1 x', bannedReply: '550 5.7.1 y', store });
+    const trap = new SpamTrap({
+      mode: 'observe',
+      addresses: ['trap@example.test'],
+      banMs: 1000,
+      reply: '550 5.7.1 x',
+      bannedReply: '550 5.7.1 y',
+      store,
+    });
     void trap.run(input({ stage: 'rcpt', recipient: '<trap@example.test>' }), budget);
     assert.equal(store.size, 0);
   });
@@ -178,7 +249,10 @@ describe('spam trap', () => {
 
 describe('tag mode and content limits', () => {
   it('a check in tag mode adds a tag instead of refusing', () => {
-    const e = new PolicyEngine([new AdvertisementSubject('tag', '550 5.7.1 x', ['ADV:'])], { observe: false, stageBudgetMs: 1000 });
+    const e = new PolicyEngine([new AdvertisementSubject('tag', '550 5.7.1 x', ['ADV:'])], {
+      observe: false,
+      stageBudgetMs: 1000,
+    });
     const o = e.evaluate('eom', input({ content: content([['Subject', 'ADV: x']]) }));
     assert.ok(!(o instanceof Promise));
     assert.equal(o.verdict, null);
@@ -194,6 +268,9 @@ describe('tag mode and content limits', () => {
     const b = new MessageContentCollector({ maxHeaders: 100, maxHeaderBytes: 20 }, null);
     b.addHeader('Subject', '123456789'); // 7 + 9 + 4 = 20: exactly the limit
     b.addHeader('X', 'y');
-    assert.deepEqual(b.headers.map((h) => h.name), ['Subject']);
+    assert.deepEqual(
+      b.headers.map((h) => h.name),
+      ['Subject'],
+    );
   });
 });
