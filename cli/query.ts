@@ -68,7 +68,8 @@ export async function queryRuntime(options: {
     if (!s.ok) return { errors: [`${config.accessDb.file}: ${s.problem}`] };
     snapshot = s.snapshot;
   }
-  return buildRuntime(config, 1, snapshot);
+  // The explain tool counts nothing (rate limits skip without a real session): no shared store.
+  return buildRuntime({ ...config, store: { ...config.store, type: 'memory' } }, 1, snapshot);
 }
 
 export async function query(args: string[]): Promise<number> {

@@ -5,7 +5,9 @@
 //     so clients see the same text through both (landscape.md §7);
 //   - a verdict can ask for no prefix (sendmail reports Connect: refusals at MAIL without one;
 //     under sendmail the MTA still adds it, a documented difference);
-//   - the text the client sees has `%%` as `%`.
+//   - the text the client sees has `%%` as `%`;
+//   - sendmail ignores a milter's text at connect: the client sees sendmail's own (tempfail:
+//     `451 4.3.2 Please try again later` at MAIL; reject: `550 5.0.0 Command rejected`).
 
 import type { Decision, MtaFlavour } from '../milter/handler.js';
 import type { SmtpReply } from '../milter/reply-text.js';
@@ -31,6 +33,9 @@ export interface ClientReply {
 }
 
 const CONTINUE: Decision = Object.freeze({ kind: 'continue' });
+/** What sendmail 8.17 answers after a milter's connect-stage verdict (real-mta-testbed.md, e2e). */
+const SENDMAIL_CONNECT_TEMPFAIL = '451 4.3.2 Please try again later';
+const SENDMAIL_CONNECT_REJECT = '550 5.0.0 Command rejected';
 
 export function clientReply(
   stage: PolicyStage,
@@ -48,8 +53,13 @@ export function clientReply(
   if (!sent.ok) return { decision: { kind: verdict.action }, seen: null, problem: sent.problem };
   // What the client sees: the MTA's prefix under sendmail, ours (if wanted) under Postfix.
   const seenText = mtaAddsPrefix ? buildReplyText(prefixed) : sent;
-  return {
-    decision: { kind: verdict.action, text: sent.text },
-    seen: (seenText.ok ? seenText.text : sent.text).replace(/%%/g, '%'),
-  };
+  const seen =
+    stage === 'connect' && mta === 'sendmail'
+      ? verdict.reply.code === 421
+        ? null // sendmail shuts the session down with its own words
+        : verdict.action === 'tempfail'
+          ? SENDMAIL_CONNECT_TEMPFAIL
+          : SENDMAIL_CONNECT_REJECT
+      : (seenText.ok ? seenText.text : sent.text).replace(/%%/g, '%');
+  return { decision: { kind: verdict.action, text: sent.text }, seen };
 }

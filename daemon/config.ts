@@ -122,6 +122,33 @@ const rhsblZone = z.strictObject({
 });
 const mode = z.enum(['enforce', 'observe']);
 const onError = z.enum(['defer_if_permit', 'tempfail', 'continue']);
+const ipv4Prefixes = z.array(z.number().int().min(1).max(32)).min(1);
+const ipv6Prefixes = z.array(z.number().int().min(1).max(128)).min(1);
+/** The reply of each kind of rate limit, sendmail's where sendmail has one. */
+export const RATE_LIMIT_REPLIES = {
+  connections: '452 4.3.2 Connection rate limit exceeded.',
+  concurrent: '452 4.3.2 Too many open connections.',
+  messages: '452 4.3.2 Message rate limit exceeded.',
+  recipients: '452 4.3.2 Recipient rate limit exceeded.',
+} as const;
+const rateLimit = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9_-]+$/i, 'a limit name: letters, digits, - and _'),
+    counts: z.enum(['connections', 'concurrent', 'messages', 'recipients']),
+    by: z.enum(['client', 'sender', 'user']).default('client'),
+    ipv4_prefixes: ipv4Prefixes.default([32]),
+    ipv6_prefixes: ipv6Prefixes.default([64]),
+    rate: z.number().positive(),
+    per: duration.prefault('60s'),
+    burst: z.number().positive().optional(),
+    count_refused: z.boolean().default(false),
+    reply: replyTemplate.optional(),
+  })
+  .superRefine((l, ctx) => {
+    if (l.by !== 'client' && (l.counts === 'connections' || l.counts === 'concurrent'))
+      ctx.addIssue({ code: 'custom', path: ['by'], message: `${l.counts} are counted by client only` });
+    if (l.per <= 0) ctx.addIssue({ code: 'custom', path: ['per'], message: 'must be more than 0' });
+  });
 
 const fileSchema = z.strictObject({
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
@@ -197,6 +224,68 @@ const fileSchema = z.strictObject({
     })
     .prefault({}),
   tag_header: headerName.default('X-Milter-Policy-Tag'),
+  rate_limits: z
+    .strictObject({
+      mode: mode.default('enforce'),
+      report_at: z.enum(['rcpt', 'connect']).default('rcpt'),
+      terminate: z.boolean().default(false),
+      allow: z.array(network).default([]),
+      lease: duration.prefault('10m'),
+      budget: duration.prefault('1s'),
+      on_error: onError.optional(),
+      access_db: z.boolean().default(false),
+      window: duration.prefault('60s'),
+      client_rate_reply: replyTemplate.default(RATE_LIMIT_REPLIES.connections),
+      client_conn_reply: replyTemplate.default(RATE_LIMIT_REPLIES.concurrent),
+      limits: z
+        .array(rateLimit)
+        .default([])
+        .superRefine((list, ctx) => {
+          const seen = new Set<string>();
+          list.forEach((l, i) => {
+            if (seen.has(l.name))
+              ctx.addIssue({
+                code: 'custom',
+                path: [i, 'name'],
+                message: `limit ${l.name} is defined twice`,
+              });
+            seen.add(l.name);
+          });
+        }),
+      bad_recipients: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          per_connection: z.number().int().min(0).default(10),
+          per_source: z.number().int().min(0).default(50),
+          window: duration.prefault('10m'),
+          ipv4_prefix: z.number().int().min(1).max(32).default(32),
+          ipv6_prefix: z.number().int().min(1).max(128).default(64),
+          ban: duration.prefault('0s'),
+          reply: replyTemplate.default('452 4.3.2 Too many refused recipients, try again later'),
+          banned_reply: replyTemplate.default(
+            '450 4.7.1 Too many refused recipients from %i, try again later',
+          ),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      type: z.enum(['memory', 'redis']).default('memory'),
+      max_keys: z.number().int().positive().default(1_000_000),
+      redis: z
+        .strictObject({
+          url: z.string().min(1).default('redis://127.0.0.1:6379'),
+          cluster: z
+            .array(z.string().regex(/^([^\s:[\]]+|\[[0-9a-fA-F:.]+\]):[0-9]+$/, 'host:port or [v6]:port'))
+            .optional(),
+          prefix: z.string().default('mp:'),
+          timeout: duration.prefault('50ms'),
+          on_failure: z.enum(['fallback', 'allow', 'tempfail']).default('fallback'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   dnsbl: z
     .strictObject({
       servers: z.array(z.string().min(1)).optional(),
@@ -375,8 +464,12 @@ export interface Config {
   readonly tagHeader: string;
   readonly dnsbl: DnsblConfig;
   readonly filters: FiltersConfig;
+  readonly rateLimits: RateLimitsConfig;
+  readonly store: StoreConfig;
 }
 
+export type RateLimitsConfig = FileConfig['rate_limits'];
+export type StoreConfig = FileConfig['store'];
 export type DnsblConfig = FileConfig['dnsbl'];
 export type FiltersConfig = FileConfig['filters'];
 
@@ -500,6 +593,8 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
     tagHeader: c.tag_header,
     dnsbl: c.dnsbl,
     filters: c.filters,
+    rateLimits: c.rate_limits,
+    store: c.store,
   };
   return { ok: true, config };
 }

@@ -22,7 +22,15 @@ import { buildReplyText } from '../milter/reply-text.js';
 import { clientReply } from './client-reply.js';
 import { MessageContentCollector } from './message-content.js';
 import { displayText } from '../milter/text.js';
-import type { ClientFacts, PolicyInput, PolicyMemo, PolicyStage, Verdict } from '../rules/check.js';
+import type {
+  ClientFacts,
+  PolicyInput,
+  PolicyMemo,
+  PolicyStage,
+  SessionHooks,
+  SettledOutcome,
+  Verdict,
+} from '../rules/check.js';
 import type { StageOutcome, TraceEntry } from '../rules/engine.js';
 import { clientIp } from '../rules/networks.js';
 import type { Runtime } from './runtime.js';
@@ -58,6 +66,15 @@ export class PolicyHandler implements MilterHandler {
   private readonly memo: PolicyMemo = {
     connection: <T>(key: string, compute: () => T): T => remember(this.connectionNotes, key, compute),
     message: <T>(key: string, compute: () => T): T => remember(this.messageNotes, key, compute),
+  };
+  /** Kept for the whole SMTP session, across reloads (rate-limit leases, connections counted). */
+  private readonly sessionNotes = new Map<string, unknown>();
+  private atClose: (() => unknown)[] = [];
+  private readonly sessionHooks: SessionHooks = {
+    keep: <T>(key: string, compute: () => T): T => remember(this.sessionNotes, key, compute),
+    atClose: (release) => {
+      this.atClose.push(release);
+    },
   };
 
   constructor(
@@ -112,6 +129,7 @@ export class PolicyHandler implements MilterHandler {
       recipients: session.message?.recipients ?? [],
       macro: (name) => macros.get(name),
       memo: this.memo,
+      session: this.sessionHooks,
       ...(stage === 'eom' && this.content !== null ? { content: this.content } : {}),
     };
   }
@@ -124,14 +142,20 @@ export class PolicyHandler implements MilterHandler {
       case 'mail':
       case 'rcpt': {
         const recipient = event.stage === 'rcpt' ? event.recipient : null;
-        const outcome = runtime.engine.evaluate(event.stage, this.input(event.stage, session, recipient));
+        const input = this.input(event.stage, session, recipient);
+        const outcome = runtime.engine.evaluate(event.stage, input);
         if (outcome instanceof Promise) {
           return outcome.then(
-            (o) => this.conclude(event.stage, o, session, runtime, recipient),
+            (o) => this.settle(input, o, this.conclude(event.stage, o, session, runtime, recipient), runtime),
             (e: unknown) => this.failed(event.stage, e),
           );
         }
-        return this.conclude(event.stage, outcome, session, runtime, recipient);
+        return this.settle(
+          input,
+          outcome,
+          this.conclude(event.stage, outcome, session, runtime, recipient),
+          runtime,
+        );
       }
       case 'data':
       case 'header':
@@ -152,6 +176,14 @@ export class PolicyHandler implements MilterHandler {
     );
     if (event.stage === 'header') this.content.addHeader(event.name, event.value);
     else this.content.addBody(event.chunk);
+  }
+
+  /** Tells the stage's checks how it ended for the client (e.g. the bad-recipient counter). */
+  private settle(input: PolicyInput, o: StageOutcome, decision: Decision, runtime: Runtime): Decision {
+    const action: SettledOutcome['action'] =
+      decision.kind === 'continue' || decision.kind === 'accept' ? 'accept' : decision.kind;
+    runtime.engine.settle(input.stage, input, { action, decidedBy: o.decidedBy });
+    return decision;
   }
 
   private failed(stage: string, e: unknown): Decision {
@@ -306,6 +338,17 @@ export class PolicyHandler implements MilterHandler {
   }
 
   close(_session: SessionView): void {
+    const releases = this.atClose;
+    this.atClose = [];
+    for (const release of releases) {
+      try {
+        const r = release();
+        if (r instanceof Promise) r.catch(() => undefined);
+      } catch {
+        // releasing is best effort: a lease that is not released expires
+      }
+    }
+    this.sessionNotes.clear();
     this.facts = null;
     this.connectionNotes.clear();
     this.messageNotes.clear();

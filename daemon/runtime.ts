@@ -30,6 +30,14 @@ import { AttachmentScanner, DEFAULT_DANGEROUS_EXTENSIONS, extensionSet } from '.
 import { SpamTrap } from '../rules/spam-trap.js';
 import { NodeDnsLookup } from './dns-resolver.js';
 import { RelayGuard } from '../rules/relay-guard.js';
+import type { RateLimitSpec } from '../rules/rate-limit.js';
+import { BadRecipientThrottle, RateLimit } from '../rules/rate-limit.js';
+import type { RateStore } from '../rules/rate-store.js';
+import { MemoryRateStore } from '../rules/rate-store.js';
+import { RedisRateStore } from './redis-store.js';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { RATE_LIMIT_REPLIES } from './config.js';
 import type { Config } from './config.js';
 import { VERSION } from './version.js';
 
@@ -83,12 +91,96 @@ export interface Services {
   readonly dns: DnsLookup;
   readonly health: ZoneHealth;
   readonly bans: BanStore;
+  /** Rate-limit buckets and connection leases (memory, or Redis shared by several gateways). */
+  readonly rates: RateStore;
+  /** This process, unique across gateways (rate-limit lease ids). */
+  readonly instance: string;
   /** Told when a client is banned (the daemon logs it). */
   readonly onBan?: (client: string, reason: string, ms: number) => void;
+  /** Releases what the services hold (the Redis connection); the daemon calls it at exit and
+   *  when a reload replaces the stores. */
+  close(): Promise<void>;
 }
 
-/** Services for a configuration: a caching resolver with its dnsbl settings, memory stores. */
-export function createServices(config: Config, onBan?: Services['onBan']): Services {
+/** What the daemon wants to hear from the services. */
+export interface ServiceEvents {
+  readonly onBan?: (client: string, reason: string, ms: number) => void;
+  /** The shared store went away or came back (the store's own failure policy applies meanwhile). */
+  readonly onStoreState?: (state: 'up' | 'down', detail: string) => void;
+}
+
+interface StoreServices {
+  readonly bans: BanStore;
+  readonly rates: RateStore;
+  close(): Promise<void>;
+}
+
+function createStores(config: Config, events: ServiceEvents): StoreServices {
+  const s = config.store;
+  const local = { rates: new MemoryRateStore({ maxKeys: s.max_keys }), bans: new MemoryBanStore(s.max_keys) };
+  // lru-cache allocates for max_keys up front (about 0.3 s for a million): at start, not in the
+  // first session (or the first call of an outage, for the Redis store's fallback).
+  const r = config.rateLimits;
+  if (r.limits.length > 0 || r.access_db || r.bad_recipients.enabled || s.type === 'redis')
+    local.rates.warm();
+  if (r.bad_recipients.enabled || config.filters.spam_trap.enabled || s.type === 'redis') local.bans.warm();
+  if (s.type === 'memory') return { ...local, close: () => Promise.resolve() };
+  const redis = new RedisRateStore({
+    url: s.redis.url,
+    ...(s.redis.cluster === undefined ? {} : { cluster: s.redis.cluster }),
+    prefix: s.redis.prefix,
+    timeoutMs: s.redis.timeout,
+    onFailure: s.redis.on_failure,
+    local,
+    ...(events.onStoreState === undefined ? {} : { onState: events.onStoreState }),
+  });
+  return { rates: redis, bans: redis, close: () => redis.close() };
+}
+
+const INSTANCE = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+
+/**
+ * Services for a configuration: a caching resolver with its dnsbl settings, the stores. Parts
+ * whose settings did not change are taken over from `previous` (a reload keeps the DNS cache, the
+ * rate-limit buckets and the bans); the caller closes the previous services' replaced stores with
+ * `retire`.
+ */
+export function createServices(
+  config: Config,
+  events: ServiceEvents = {},
+  previous?: { readonly services: Services; readonly config: Config },
+): Services {
+  const keepDns = previous !== undefined && dnsKey(previous.config) === dnsKey(config);
+  const keepStores = previous !== undefined && storeKey(previous.config) === storeKey(config);
+  const dnsParts = keepDns
+    ? { dns: previous.services.dns, health: previous.services.health }
+    : createDns(config);
+  const stores: StoreServices = keepStores ? previous.services : createStores(config, events);
+  return {
+    ...dnsParts,
+    bans: stores.bans,
+    rates: stores.rates,
+    instance: INSTANCE,
+    ...(events.onBan === undefined ? {} : { onBan: events.onBan }),
+    close: () => stores.close(),
+  };
+}
+
+/** The previous services' stores, when `next` no longer uses them: closed. */
+export async function retireServices(previous: Services, next: Services): Promise<void> {
+  if (previous.rates !== next.rates) await previous.close();
+}
+
+function dnsKey(config: Config): string {
+  const d = config.dnsbl;
+  return JSON.stringify([d.servers, d.timeout, d.tries, d.cache]);
+}
+
+function storeKey(config: Config): string {
+  return JSON.stringify(config.store);
+}
+
+function createDns(config: Config): { dns: DnsLookup; health: ZoneHealth } {
   const d = config.dnsbl;
   const upstream = new NodeDnsLookup({
     ...(d.servers === undefined ? {} : { servers: d.servers }),
@@ -101,18 +193,7 @@ export function createServices(config: Config, onBan?: Services['onBan']): Servi
     maxTtlMs: d.cache.max_ttl,
     negativeTtlMs: d.cache.negative_ttl,
   });
-  return {
-    dns,
-    health: new ZoneHealth(),
-    bans: new MemoryBanStore(),
-    ...(onBan === undefined ? {} : { onBan }),
-  };
-}
-
-/** The resolver settings services were built for (a reload with other settings builds new ones). */
-export function servicesKey(config: Config): string {
-  const d = config.dnsbl;
-  return JSON.stringify([d.servers, d.timeout, d.tries, d.cache]);
+  return { dns, health: new ZoneHealth() };
 }
 
 function zoneSpec(z: Config['dnsbl']['zones'][number]): ZoneSpec {
@@ -253,6 +334,9 @@ export function buildChecks(
           onError: a.onError ?? config.policy.on_error,
         };
   const accessChecks = access === undefined ? { beforeRelay: [], afterRelay: [] } : accessDbChecks(access);
+  const rate = rateLimitChecks(config, services, [...config.trustedNetworks, ...relayFrom], access);
+  // The dictionary-attack throttle first: a client probing names gets 4xx, not the map's 550s.
+  if (rate.throttle !== null) checks.push(rate.throttle);
   // sendmail's order: recipient entry, relaying, then (delay_checks) sender and client entries;
   // postmaster is exempt from the automatic checks that follow, not from explicit entries.
   checks.push(...accessChecks.beforeRelay);
@@ -277,11 +361,80 @@ export function buildChecks(
   if (config.postmasterAlwaysAccept) checks.push(new PostmasterExemption(local));
   // The automatic checks, after the postmaster exemption and after every access entry: an access
   // OK/RELAY (or FRIEND) ends the stage before them, as sendmail skips its DNSBLs for such clients.
+  // Rate and connection control, then the DNSBLs: sendmail's check_relay order.
+  if (rate.limits !== null) checks.push(rate.limits);
   const filters = filterChecks(config, services, [...config.trustedNetworks, ...relayFrom], access);
   checks.push(...filters.rcpt, ...filters.eom);
   if (config.addHeader.enabled)
     checks.push(new AddHeader(config.addHeader.name, config.addHeader.value, VERSION));
   return checks;
+}
+
+/** rate_limits: the limits check (null when nothing is limited) and the bad-recipient throttle. */
+function rateLimitChecks(
+  config: Config,
+  services: Services,
+  trustedNetworks: readonly Network[],
+  access: AccessDbOptions | undefined,
+): { limits: RateLimit | null; throttle: BadRecipientThrottle | null } {
+  const r = config.rateLimits;
+  const common = {
+    store: services.rates,
+    bans: services.bans,
+    terminate: r.terminate,
+    allow: r.allow,
+    trustedNetworks,
+    trustAuthenticated: config.relayGuard.trustAuthenticated,
+    ...(access === undefined ? {} : { access }),
+    mode: r.mode,
+    budgetMs: r.budget,
+    onError: r.on_error ?? config.policy.on_error,
+    ...(services.onBan === undefined ? {} : { onBan: services.onBan }),
+  };
+  const limits: RateLimitSpec[] = r.limits.map((l) => ({
+    name: l.name,
+    counts: l.counts,
+    by: l.by,
+    ipv4Prefixes: l.ipv4_prefixes,
+    ipv6Prefixes: l.ipv6_prefixes,
+    limit: { rate: l.rate, perMs: l.per, burst: l.burst ?? l.rate },
+    countRefused: l.count_refused,
+    reply: l.reply ?? RATE_LIMIT_REPLIES[l.counts],
+  }));
+  const accessLimits =
+    r.access_db && access !== undefined
+      ? { access, windowMs: r.window, rateReply: r.client_rate_reply, connReply: r.client_conn_reply }
+      : null;
+  const b = r.bad_recipients;
+  return {
+    limits:
+      limits.length > 0 || accessLimits !== null
+        ? new RateLimit({
+            ...common,
+            limits,
+            accessLimits,
+            reportAt: r.report_at,
+            leaseMs: r.lease,
+            instance: services.instance,
+          })
+        : null,
+    throttle:
+      b.enabled && (b.per_connection > 0 || b.per_source > 0)
+        ? new BadRecipientThrottle({
+            ...common,
+            spec: {
+              perConnection: b.per_connection,
+              perSource: b.per_source,
+              windowMs: b.window,
+              ipv4Prefix: b.ipv4_prefix,
+              ipv6Prefix: b.ipv6_prefix,
+              reply: b.reply,
+              banMs: b.ban,
+              bannedReply: b.banned_reply,
+            },
+          })
+        : null,
+  };
 }
 
 /** The MIME walker for one message (filters.attachments). */

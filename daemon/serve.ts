@@ -17,7 +17,7 @@ import type { Logger } from './logger.js';
 import { createLogger, flushLogger } from './logger.js';
 import { policyHandlerFactory } from './policy-handler.js';
 import type { Runtime } from './runtime.js';
-import { buildRuntime, createServices, servicesKey } from './runtime.js';
+import { buildRuntime, createServices, retireServices } from './runtime.js';
 import { ZoneProber } from './zone-prober.js';
 import type { LoadedAccess } from './access-loader.js';
 import { AccessWatcher, fileIdentity, loadAccess, sameIdentity } from './access-loader.js';
@@ -77,8 +77,16 @@ export async function startDaemon(
   const onBan = (client: string, reason: string, ms: number): void => {
     log.warn({ event: 'client_banned', client_addr: client, reason, ban_ms: ms }, 'client banned');
   };
-  let services = createServices(config, onBan);
-  let servicesFor = servicesKey(config);
+  const onStoreState = (state: 'up' | 'down', detail: string): void => {
+    if (state === 'down')
+      log.error(
+        { event: 'redis_unavailable', detail },
+        'Redis store unavailable; store.redis.on_failure applies',
+      );
+    else log.info({ event: 'redis_recovered', detail }, 'Redis store back');
+  };
+  const events = { onBan, onStoreState };
+  let services = createServices(config, events);
   let current = buildRuntime(config, 1, access?.snapshot ?? null, services);
   const prober = new ZoneProber(() => current, log);
   const watcher =
@@ -170,10 +178,9 @@ export async function startDaemon(
           logAccessLoaded(log, 'access_db_loaded', loaded);
         }
       }
-      if (servicesKey(next.config) !== servicesFor) {
-        services = createServices(next.config, onBan);
-        servicesFor = servicesKey(next.config);
-      }
+      const previous = services;
+      services = createServices(next.config, events, { services: previous, config: current.config });
+      void retireServices(previous, services).catch(() => undefined);
       const runtime = buildRuntime(next.config, current.generation + 1, snapshot, services);
       if (a === null) {
         watcher?.stop();
@@ -212,6 +219,8 @@ export async function startDaemon(
         );
         await server.stopAccepting();
         const cut = await server.drain(current.config.shutdown.drain_timeout);
+        // after the sessions: their leases are released through the store
+        await services.close().catch(() => undefined);
         log.info({ event: 'stopped', cut_off: cut }, 'milter-policy stopped');
         await flushLogger(log);
         return cut;

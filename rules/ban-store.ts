@@ -17,12 +17,20 @@ export interface BanStore {
 }
 
 export class MemoryBanStore implements BanStore {
-  private readonly bans: LRUCache<string, Ban>;
+  private cache: LRUCache<string, Ban> | null = null;
   constructor(
-    maxEntries = 100_000,
+    private readonly maxEntries = 100_000,
     private readonly now: () => number = Date.now,
-  ) {
-    this.bans = new LRUCache<string, Ban>({ max: maxEntries });
+  ) {}
+  /** Allocates the cache now (a store about to be used). */
+  warm(): this {
+    void this.bans;
+    return this;
+  }
+  /** Created on first use (lru-cache allocates for maxEntries up front). */
+  private get bans(): LRUCache<string, Ban> {
+    this.cache ??= new LRUCache<string, Ban>({ max: this.maxEntries });
+    return this.cache;
   }
   ban(key: string, reason: string, ms: number): void {
     this.bans.set(key, { reason, until: this.now() + ms });
@@ -37,6 +45,6 @@ export class MemoryBanStore implements BanStore {
     return b;
   }
   get size(): number {
-    return this.bans.size;
+    return this.cache?.size ?? 0;
   }
 }

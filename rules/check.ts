@@ -35,6 +35,17 @@ export interface PolicyMemo {
   message<T>(key: string, compute: () => T): T;
 }
 
+/**
+ * The SMTP session's own lifetime, for checks that hold something for it (a rate-limit lease, a
+ * connection counted once): unlike PolicyMemo.connection, kept across reloads. Absent where there
+ * is no real session (the explain tool): such a check must then change no shared state.
+ */
+export interface SessionHooks {
+  keep<T>(key: string, compute: () => T): T;
+  /** Run once when the SMTP session ends (QUIT, QUIT_NC, EOF, protocol error, shutdown). */
+  atClose(release: () => unknown): void;
+}
+
 /** Where the explain tool (`milter-policy query`) collects what checks looked at. */
 export type ExplainSink = (check: string, line: string) => void;
 
@@ -94,6 +105,8 @@ export interface PolicyInput {
   /** MTA macro lookup; `x` and `{x}` are the same name. */
   macro(name: string): string | undefined;
   readonly memo: PolicyMemo;
+  /** Set by the daemon's session adapter (not by the explain tool). */
+  readonly session?: SessionHooks;
   /** Set by the explain tool only. */
   readonly explain?: ExplainSink;
 }
@@ -155,6 +168,16 @@ export interface Check {
   /** What of the message the check needs at end of message (headers, or headers and the body walk). */
   readonly wants?: 'headers' | 'body';
   run(input: PolicyInput, budget: CheckBudget): CheckResult | Promise<CheckResult>;
+  /** Told how the stage ended for the client (after every check of it ran), e.g. to count
+   *  refused recipients. Must not throw; its promise, if any, is not awaited. */
+  settled?(input: PolicyInput, outcome: SettledOutcome): void;
+}
+
+/** How a stage ended as the SMTP client sees it. */
+export interface SettledOutcome {
+  readonly action: 'accept' | 'reject' | 'tempfail' | 'discard';
+  /** The check that decided, when one did. */
+  readonly decidedBy: string | null;
 }
 
 export const PASS: CheckResult = Object.freeze({ kind: 'pass' });

@@ -20,6 +20,7 @@ import type {
   OnError,
   PolicyInput,
   PolicyStage,
+  SettledOutcome,
   Verdict,
 } from './check.js';
 import { POLICY_STAGES } from './check.js';
@@ -199,6 +200,7 @@ class StageRun {
 
 export class PolicyEngine {
   private readonly pipelines: ReadonlyMap<PolicyStage, readonly Check[]>;
+  private readonly settlers: ReadonlyMap<PolicyStage, readonly Check[]>;
   /** Stages at least one enabled check runs at. */
   readonly stages: ReadonlySet<PolicyStage>;
   /** What of the message end-of-message checks want: nothing, headers, or headers and body. */
@@ -215,8 +217,27 @@ export class PolicyEngine {
     }
     this.pipelines = pipelines;
     this.stages = new Set(pipelines.keys());
+    const settlers = new Map<PolicyStage, Check[]>();
+    for (const [stage, list] of pipelines) {
+      const s = list.filter((c) => c.settled !== undefined);
+      if (s.length > 0) settlers.set(stage, s);
+    }
+    this.settlers = settlers;
     const wants = checks.map((c) => c.wants);
     this.content = wants.includes('body') ? 'body' : wants.includes('headers') ? 'headers' : 'none';
+  }
+
+  /** Tells the checks of the stage that want to know how it ended (Check.settled). */
+  settle(stage: PolicyStage, input: PolicyInput, outcome: SettledOutcome): void {
+    const list = this.settlers.get(stage);
+    if (list === undefined) return;
+    for (const check of list) {
+      try {
+        check.settled?.(input, outcome);
+      } catch {
+        // a settle hook only counts; a failure there must not change the reply already decided
+      }
+    }
   }
 
   evaluate(stage: PolicyStage, input: PolicyInput): StageOutcome | Promise<StageOutcome> {

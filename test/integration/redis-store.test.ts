@@ -3,13 +3,7 @@
 // and TTLs, Redis killed (SIGKILL) and restarted, Redis frozen (SIGSTOP), and a 3-master Redis
 // Cluster. Without redis-server the suite skips with a message, except under CI=true, where it fails.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { RedisFailurePolicy, RedisState, RedisStoreOptions } from '../../daemon/redis-store.js';
@@ -17,131 +11,11 @@ import { RedisRateStore } from '../../daemon/redis-store.js';
 import { MemoryBanStore } from '../../rules/ban-store.js';
 import { MemoryRateStore } from '../../rules/rate-store.js';
 import type { BucketLimit } from '../../rules/token-bucket.js';
-
-const find = (name: string): string | undefined =>
-  ['/usr/bin', '/usr/local/bin'].map((d) => path.join(d, name)).find((p) => existsSync(p));
-const REDIS_SERVER = find('redis-server');
-const REDIS_CLI = find('redis-cli');
-const MISSING =
-  REDIS_SERVER === undefined || REDIS_CLI === undefined
-    ? 'redis-server / redis-cli not installed (Debian: apt-get install redis-server)'
-    : undefined;
-const SKIP =
-  MISSING !== undefined && process.env['CI'] !== 'true' ? `${MISSING}; skipped (fails under CI=true)` : false;
+import { MISSING, REDIS_CLI, RedisServer, servers, SKIP, sleep, until } from '../support/redis-server.js';
 
 const BUDGET = 50;
 /** Scheduling slack on top of the budget for "settles within the budget". */
 const MARGIN = 50;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, pred: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A free loopback port whose cluster bus port (+10000) is free too. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 30000);
-    if ((await portFree(port)) && (await portFree(port + 10000))) return port;
-  }
-}
-
-/** Sends one inline command and resolves with the first reply line. */
-function ping(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    c.setTimeout(500);
-    c.once('data', (d) => {
-      resolve(d.toString().trim());
-      c.destroy();
-    });
-    c.once('connect', () => c.write('PING\r\n'));
-    c.once('error', () => resolve(''));
-    c.once('timeout', () => {
-      resolve('');
-      c.destroy();
-    });
-  });
-}
-
-const servers = new Set<RedisServer>();
-process.on('exit', () => {
-  for (const s of servers) s.proc?.kill('SIGKILL');
-});
-
-class RedisServer {
-  proc: ChildProcess | undefined;
-  private output = '';
-
-  private constructor(
-    readonly port: number,
-    readonly dir: string,
-    private readonly extra: readonly string[],
-  ) {}
-
-  static async start(extra: readonly string[] = [], run = true): Promise<RedisServer> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'mp-redis-'));
-    const s = new RedisServer(await freePort(), dir, extra);
-    servers.add(s);
-    if (run) await s.run();
-    return s;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  /** (Re)starts on the same port and waits until it answers PING. */
-  async run(): Promise<void> {
-    const args = ['--bind', '127.0.0.1', '--port', String(this.port), '--save', '', '--appendonly', 'no'];
-    const proc = spawn(REDIS_SERVER ?? 'redis-server', [...args, '--dir', this.dir, ...this.extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc = proc;
-    proc.stdout.on('data', (d: Buffer) => (this.output += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (this.output += d.toString()));
-    const end = Date.now() + 5000;
-    while ((await ping(this.port)) !== '+PONG') {
-      if (proc.exitCode !== null || Date.now() > end) {
-        throw new Error(`redis-server on port ${this.port} did not start:\n${this.output}`);
-      }
-      await sleep(20);
-    }
-  }
-
-  /** SIGKILL, and wait until it is gone. */
-  async kill(): Promise<void> {
-    const proc = this.proc;
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-    const gone = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await gone;
-  }
-
-  signal(sig: 'SIGSTOP' | 'SIGCONT'): void {
-    this.proc?.kill(sig);
-  }
-
-  async close(): Promise<void> {
-    this.signal('SIGCONT');
-    await this.kill();
-    servers.delete(this);
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
 
 /** A plain client for looking at what the store wrote. */
 async function raw<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
