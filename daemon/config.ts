@@ -177,6 +177,9 @@ const fileSchema = z.strictObject({
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       file: z.string().min(1).optional(),
+      accepted: z.boolean().default(false),
+      addresses: z.enum(['plain', 'redact', 'hash']).default('plain'),
+      hash_key: z.string().default(''),
     })
     .prefault({}),
   policy: z
@@ -430,7 +433,15 @@ export interface Config {
   readonly socket: { readonly mode: number; readonly group?: string };
   readonly limits: FileConfig['limits'];
   readonly shutdown: FileConfig['shutdown'];
-  readonly log: { readonly level: FileConfig['log']['level']; readonly file?: string };
+  readonly log: {
+    readonly level: FileConfig['log']['level'];
+    readonly file?: string;
+    /** Decision lines of accepted recipients and messages at info (else at debug). */
+    readonly accepted: boolean;
+    /** Envelope addresses in decision lines: as sent, local part redacted, or local part hashed. */
+    readonly addresses: 'plain' | 'redact' | 'hash';
+    readonly hashKey: string;
+  };
   readonly policy: FileConfig['policy'];
   readonly localDomains: readonly DomainEntry[];
   readonly relayDomains: readonly DomainEntry[];
@@ -557,7 +568,13 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
     },
     limits: c.limits,
     shutdown: c.shutdown,
-    log: { level: c.log.level, ...(c.log.file === undefined ? {} : { file: resolve(c.log.file) }) },
+    log: {
+      level: c.log.level,
+      ...(c.log.file === undefined ? {} : { file: resolve(c.log.file) }),
+      accepted: c.log.accepted,
+      addresses: c.log.addresses,
+      hashKey: c.log.hash_key,
+    },
     policy: c.policy,
     localDomains,
     relayDomains,

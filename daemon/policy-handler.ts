@@ -20,6 +20,7 @@ import type { Modification } from '../milter/commands.js';
 import type { SessionLog } from '../milter/session.js';
 import { buildReplyText } from '../milter/reply-text.js';
 import { clientReply } from './client-reply.js';
+import { logAddress } from './log-address.js';
 import { MessageContentCollector } from './message-content.js';
 import { displayText } from '../milter/text.js';
 import type {
@@ -260,7 +261,29 @@ export class PolicyHandler implements MilterHandler {
     const errors = o.trace
       .filter((t) => t.result === 'error')
       .map((t) => ({ check: t.check, error: t.reason }));
-    this.log.info({
+    const accepted = decision.kind === 'continue' || decision.kind === 'accept';
+    const notable =
+      !accepted ||
+      (o.verdict !== null && o.verdict.action !== 'ok') ||
+      quarantine !== null ||
+      o.quarantine !== null ||
+      o.tags.length > 0 ||
+      observed.length > 0 ||
+      errors.length > 0;
+    const logConfig = runtime.config.log;
+    // accepted mail at info only when configured (log.accepted); otherwise at debug
+    if (!notable && !logConfig.accepted && this.log.isLevelEnabled?.('debug') === false) return;
+    const address = (a: string): string => logAddress(a, logConfig.addresses, logConfig.hashKey);
+    // what the line reports: an enforced verdict, observe-mode findings, or tag-mode findings
+    const mode =
+      o.verdict !== null && o.verdict.action !== 'ok'
+        ? 'enforce'
+        : observed.length > 0
+          ? 'observe'
+          : o.tags.length > 0
+            ? 'tag'
+            : null;
+    const line = {
       event: 'decision',
       stage,
       action: decision.kind === 'continue' ? 'accept' : decision.kind,
@@ -268,14 +291,15 @@ export class PolicyHandler implements MilterHandler {
       entry: o.entry ?? passes.findLast((t) => t.entry !== undefined)?.entry ?? null,
       reason: o.reason ?? (passes.length > 0 ? passes.map((t) => t.reason).join('; ') : null),
       reply,
+      ...(mode === null ? {} : { mode }),
       queue_id: session.macros.get('i') ?? null,
       client_addr: c?.address ?? null,
       client_name: c === null ? null : displayText(c.hostname),
       helo: session.helo === null ? null : displayText(session.helo),
-      sender: m?.sender === null || m === null ? null : logAddress(m.sender),
+      sender: m?.sender === null || m === null ? null : address(m.sender),
       ...(stage === 'rcpt'
-        ? { recipient: recipient === null ? null : logAddress(recipient) }
-        : { recipients: (m?.recipients ?? []).map(logAddress) }),
+        ? { recipient: recipient === null ? null : address(recipient) }
+        : { recipients: (m?.recipients ?? []).map(address) }),
       mta: session.mta,
       transaction: session.transaction,
       config_generation: runtime.generation,
@@ -284,7 +308,9 @@ export class PolicyHandler implements MilterHandler {
       ...(quarantine === null ? {} : { quarantine }),
       ...(o.tags.length > 0 ? { tags: o.tags } : {}),
       ...(runtime.accessDb === null ? {} : { access_db: runtime.accessDb.version }),
-    });
+    };
+    if (notable || logConfig.accepted) this.log.info(line);
+    else this.log.debug(line);
   }
 
   endOfMessage(session: SessionView): EomResult | Promise<EomResult> {
@@ -353,12 +379,6 @@ export class PolicyHandler implements MilterHandler {
     this.connectionNotes.clear();
     this.messageNotes.clear();
   }
-}
-
-/** Envelope addresses as `<addr>` in logs, also where Postfix's local submissions send them bare. */
-function logAddress(a: string): string {
-  const t = displayText(a.trim());
-  return t.startsWith('<') && t.endsWith('>') ? t : `<${t}>`;
 }
 
 /** A tag as a header value: one line, printable, bounded. */

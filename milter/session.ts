@@ -46,6 +46,8 @@ export interface SessionIo {
 
 /** The subset of a pino logger the session uses. */
 export interface SessionLog {
+  /** pino's: lets a caller skip building a line nobody will see. */
+  isLevelEnabled?(level: string): boolean;
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;

@@ -94,7 +94,7 @@ describe('access_db in the daemon', () => {
     assert.equal(cli(['makemap', src]).status, 0);
     await writeFile(
       path.join(dir, 'c.yaml'),
-      `listen: ["unix:${sock}"]\nlog: { level: info, file: ${log} }\ndomains: { local: [example.test] }\naccess_db: { file: access.mpdb, check_interval: 100ms }\n`,
+      `listen: ["unix:${sock}"]\nlog: { level: info, accepted: true, file: ${log} }\ndomains: { local: [example.test] }\naccess_db: { file: access.mpdb, check_interval: 100ms }\n`,
     );
     const d = await startDaemon(path.join(dir, 'c.yaml'));
     if ('errors' in d) assert.fail(d.errors.join('\n'));

@@ -20,7 +20,7 @@ async function tmp(): Promise<string> {
 function config(dir: string, extra = ''): string {
   return `listen: ["unix:${path.join(dir, 'milter.sock')}"]
 socket: { mode: "0666" }
-log: { level: info, file: ${path.join(dir, 'log.jsonl')} }
+log: { level: info, accepted: true, file: ${path.join(dir, 'log.jsonl')} }
 domains: { local: [example.test] }
 shutdown: { drain_timeout: 300ms }
 ${extra}`;
@@ -134,6 +134,38 @@ describe('daemon', () => {
       const obs = await waitForLog(dir, (l) => l.event === 'decision' && Array.isArray(l.observed));
       assert.equal((obs.observed as { would: string }[])[0]?.would, 'reject');
       assert.equal(obs.config_generation, 2);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('decision lines: refusals at info with their mode, accepted ones only with log.accepted; addresses redacted or hashed', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'c.yaml');
+    const sock = path.join(dir, 'milter.sock');
+    // config() turns log.accepted on; this file is the default (off) plus log.addresses
+    const quiet = (addresses: string): string =>
+      config(dir).replace('accepted: true', `accepted: false, addresses: ${addresses}, hash_key: k`);
+    await writeFile(file, quiet('redact'));
+    const d = await startDaemon(file);
+    if ('errors' in d) assert.fail(d.errors.join('\n'));
+    try {
+      assert.equal(await relayDecision(sock, '<u@example.test>'), 'continue');
+      assert.match(await relayDecision(sock, '<x@other.invalid>'), /^550 /);
+      const refused = await waitForLog(dir, (l) => l.event === 'decision' && l.action === 'reject');
+      assert.equal(refused.mode, 'enforce');
+      assert.equal(refused.recipient, '<\u2026@other.invalid>');
+      assert.equal(refused.sender, '<\u2026@b.example>');
+      const accepted = (await logLines(dir)).filter((l) => l.event === 'decision' && l.action === 'accept');
+      assert.deepEqual(accepted, [], 'the accepted recipient is not logged at info');
+      await writeFile(file, quiet('hash'));
+      assert.equal(await d.reload(), true);
+      assert.match(await relayDecision(sock, '<x@other.invalid>'), /^550 /);
+      const hashed = await waitForLog(
+        dir,
+        (l) => l.event === 'decision' && l.config_generation === 2 && l.action === 'reject',
+      );
+      assert.match(String(hashed.recipient), /^<h:[0-9a-f]{12}@other\.invalid>$/);
     } finally {
       await d.stop();
     }

@@ -70,7 +70,7 @@ export function policyConfig(opts: PolicyConfigOptions): string {
     `trusted_networks: ${y(opts.trustedNetworks ?? ['127.0.0.1/32', '::1/128', '127.0.0.3/32'])}`,
     `relay_guard: ${y({ mode: opts.relayGuardMode ?? 'enforce', trust_authenticated: true })}`,
     `add_header: ${y({ name: HEADER_NAME, value: 'milter-policy {version} on {mta_host} q={queue_id}' })}`,
-    `log: ${y({ level: 'info' })}`,
+    `log: ${y({ level: 'info', accepted: true })}`,
     ...(opts.extra ?? []),
     '',
   ].join('\n');
