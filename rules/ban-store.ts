@@ -38,10 +38,9 @@ export class MemoryBanStore implements BanStore {
   banned(key: string): Ban | null {
     const b = this.bans.get(key);
     if (b === undefined) return null;
-    if (b.until <= this.now()) {
-      this.bans.delete(key);
-      return null;
-    }
+    // expired: left for the LRU to evict (lru-cache's delete of its last entry walks the whole
+    // maxEntries-sized index)
+    if (b.until <= this.now()) return null;
     return b;
   }
   get size(): number {

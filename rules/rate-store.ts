@@ -2,12 +2,13 @@
 // Redis store (daemon/redis-store.ts: several gateways share one limit) can stand in for the
 // in-memory one (the default: no set-up, one process). Memory is bounded: buckets and lease sets
 // sit in lru-cache instances of `maxKeys` entries each, so a flood from a million distinct
-// sources evicts the least recently seen ones instead of growing without limit; a bucket is also
-// forgotten once it would be full again (its TTL), a lease once it expires. Never throws.
+// sources evicts the least recently seen ones instead of growing without limit (an evicted
+// bucket comes back full, an evicted lease set empty: the failure mode is lenient). Nothing is
+// deleted from the caches, see take(). Never throws.
 
 import { LRUCache } from 'lru-cache';
 import type { BucketLimit, BucketState, TakeResult } from './token-bucket.js';
-import { idleMs, take, tokensAt } from './token-bucket.js';
+import { take, tokensAt } from './token-bucket.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -72,9 +73,10 @@ export class MemoryRateStore implements RateStore {
   take(key: string, limit: BucketLimit, cost: number, countRefused: boolean): TakeResult {
     const now = this.now();
     const out = take(this.buckets.get(key) ?? null, now, limit, cost, countRefused);
-    const ttl = idleMs(out.state, limit);
-    if (ttl > 0) this.buckets.set(key, out.state, { ttl });
-    else this.buckets.delete(key);
+    // No TTL and no delete: lru-cache removes an entry that is its last one with a clear(), which
+    // walks arrays sized for maxKeys (milliseconds for a million) — per connection on a quiet
+    // gateway. An old bucket reads as full anyway (tokensAt); the LRU bound keeps memory bounded.
+    this.buckets.set(key, out.state);
     return { allowed: out.allowed, remaining: out.remaining, retryAfterMs: out.retryAfterMs };
   }
 
@@ -98,10 +100,8 @@ export class MemoryRateStore implements RateStore {
   }
 
   release(key: string, lease: string): void {
-    const set = this.leases.get(key);
-    if (set === undefined) return;
-    set.delete(lease);
-    if (set.size === 0) this.leases.delete(key);
+    // the empty set stays (see take: no lru-cache delete); least recently used sets are evicted
+    this.leases.get(key)?.delete(lease);
   }
 
   /** Buckets and lease sets held (tests, the memory benchmark). */

@@ -92,8 +92,13 @@ describe('memory store', () => {
     const limit = { rate: 1, perMs: MIN, burst: 5 };
     for (let i = 0; i < 20_000; i++) store.take(`k${i}`, limit, 1, false);
     assert.equal(store.size.buckets, 1000);
+    for (let i = 0; i < 20_000; i++) {
+      store.acquire(`c${i}`, 'l', 5, 1000);
+      store.release(`c${i}`, 'l');
+    }
+    assert.equal(store.size.leases, 1000);
   });
-  it('forgets a bucket once it is full again (TTL)', () => {
+  it('a bucket refills with time; an old one reads as full', () => {
     let now = 0;
     const store = new MemoryRateStore({ maxKeys: 10, now: () => now });
     const limit = { rate: 1, perMs: 1000, burst: 2 };
