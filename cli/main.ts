@@ -5,6 +5,7 @@
 //   makemap [TYPE] NAME       compile a sendmail access file into NAME.mpdb (./makemap.ts)
 //   query ...                 explain what the policy decides for a client, sender, recipients (./query.ts)
 //   check [FILE]              lint an access file (./lint.ts)
+//   stats [--url URL]         the live counters of a running daemon (./stats.ts)
 //   version                   print the version
 // Exit codes: 0 ok, 1 invalid input (check-config found problems), 2 usage or start-up error.
 
@@ -15,6 +16,7 @@ import { EMBEDDED_CONFIG, VERSION } from '../daemon/version.js';
 import { makemap } from './makemap.js';
 import { query } from './query.js';
 import { check } from './lint.js';
+import { stats } from './stats.js';
 
 const USAGE = `usage: milter-policy <command> [options]
 
@@ -25,6 +27,8 @@ commands:
   query --client IP --to ADDR [options]
                             explain the decisions for a client, sender and recipients
   check [ACCESS_FILE]       lint an access file (also --config FILE)
+  stats [--url URL | --config FILE] [--watch SECONDS]
+                            the live counters of a running daemon (its metrics listener)
   version                   print the version
   help                      this text
 `;
@@ -62,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
       return query(rest);
     case 'check':
       return check(rest);
+    case 'stats':
+      return stats(rest);
     case 'version':
     case '--version':
       process.stdout.write(`milter-policy ${VERSION}\n`);

@@ -4,7 +4,9 @@
 // shared listening sockets itself, so the primary is not on the data path), and then only
 // supervises: SIGHUP is validated here and forwarded to the workers (a broken file is refused
 // once, here); SIGTERM/SIGINT is forwarded and the primary exits 0 when every worker has drained;
-// a worker that dies unexpectedly is replaced. In-memory state is per worker.
+// a worker that dies unexpectedly is replaced. In-memory state is per worker. With metrics on, the
+// primary alone serves them: the sum over the workers (prom-client's AggregatorRegistry asks each
+// over the cluster IPC channel at every scrape), and /healthz is ok only while every worker serves.
 // Called by daemon/serve.ts; returns the process exit code.
 
 import cluster from 'node:cluster';
@@ -15,6 +17,8 @@ import { removeStaleSocket } from '../milter/server.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, flushLogger } from './logger.js';
+import type { HealthState } from './metrics.js';
+import { ClusterMetrics, MetricsHttpServer } from './metrics.js';
 import { VERSION } from './version.js';
 
 type WorkerMessage = { event: 'started' } | { event: 'failed'; errors: string[] };
@@ -36,17 +40,44 @@ export async function runPrimary(configPath: string, config: Config): Promise<nu
 
   let stopping = false;
   const workers = new Map<number, Worker>();
+  /** Workers that said they serve. */
+  const ready = new Set<Worker>();
+  let metrics: ClusterMetrics | null = null;
+  let http: MetricsHttpServer | null = null;
+  if (config.metrics.listen !== null) {
+    const m = new ClusterMetrics(() => ({ configured: config.workers, ready: ready.size }));
+    const health = (): HealthState =>
+      stopping ? 'draining' : ready.size === config.workers ? 'ok' : 'starting';
+    http = new MetricsHttpServer({
+      ...config.metrics.listen,
+      path: config.metrics.path,
+      render: () => m.render(),
+      health,
+      log,
+    });
+    try {
+      await http.start();
+    } catch (e) {
+      process.stderr.write(`milter-policy: ${e instanceof Error ? e.message : String(e)}\n`);
+      await flushLogger(log);
+      return 2;
+    }
+    metrics = m;
+  }
   const fork = (n: number): Promise<string[] | null> =>
     new Promise((resolve) => {
       const w = cluster.fork({ MILTER_POLICY_WORKER: String(n) });
       workers.set(n, w);
       let settled = false;
       w.on('message', (m: WorkerMessage) => {
-        if (settled) return;
+        // prom-client's metrics answers share the channel
+        if (settled || typeof m !== 'object' || m === null || !('event' in m)) return;
         settled = true;
+        if (m.event === 'started') ready.add(w);
         resolve(m.event === 'started' ? null : m.errors);
       });
       w.on('exit', (code, signal) => {
+        ready.delete(w);
         if (workers.get(n) === w) workers.delete(n);
         if (!settled) {
           settled = true;
@@ -58,6 +89,7 @@ export async function runPrimary(configPath: string, config: Config): Promise<nu
           { event: 'worker_exit', worker_number: n, code, signal },
           'worker died; starting a new one',
         );
+        metrics?.workerRestarted();
         setTimeout(() => {
           if (!stopping) void fork(n);
         }, 1000).unref();
@@ -70,6 +102,7 @@ export async function runPrimary(configPath: string, config: Config): Promise<nu
     stopping = true;
     for (const w of workers.values()) w.process.kill('SIGTERM');
     for (const e of [...new Set(failures)]) process.stderr.write(`milter-policy: ${e}\n`);
+    await http?.close();
     await flushLogger(log);
     return 2;
   }
@@ -81,6 +114,7 @@ export async function runPrimary(configPath: string, config: Config): Promise<nu
       listen: config.listen.map((l) => l.spec),
       workers: config.workers,
       pid: process.pid,
+      ...(http === null ? {} : { metrics: http.url }),
     },
     'milter-policy started',
   );
@@ -116,6 +150,7 @@ export async function runPrimary(configPath: string, config: Config): Promise<nu
         clearTimeout(kill);
         for (const spec of config.listen)
           if (spec.kind === 'unix') await unlink(spec.path).catch(() => undefined);
+        await http?.close();
         log.info({ event: 'stopped' }, 'milter-policy stopped');
         await flushLogger(log);
         resolve(0);

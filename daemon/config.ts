@@ -54,6 +54,20 @@ const listenSpec = z.string().transform((v, ctx) => {
   return z.NEVER;
 });
 
+/** `HOST:PORT`, `[IPv6]:PORT` (the metrics listener). */
+const httpListen = z.string().transform((v, ctx) => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):([0-9]{1,5})$/.exec(v.trim());
+  const port = Number(m?.[3]);
+  if (m !== null && port <= 65535) return { host: (m[1] ?? m[2]) as string, port };
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not HOST:PORT or [IPv6]:PORT` });
+  return z.NEVER;
+});
+
+/** Loopback: 127.0.0.0/8, ::1, localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$/.test(host);
+}
+
 const replySpec = z.string().transform((v, ctx) => {
   const r = parseReplySpec(v);
   if (r.ok) return r.reply;
@@ -173,6 +187,26 @@ const fileSchema = z.strictObject({
     })
     .prefault({}),
   shutdown: z.strictObject({ drain_timeout: duration.prefault('30s') }).prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      listen: httpListen.prefault('127.0.0.1:9464'),
+      path: z
+        .string()
+        .regex(/^\/[!-~]*$/, 'must be a URL path like /metrics')
+        .refine((p) => p !== '/healthz', '/healthz is the health check')
+        .default('/metrics'),
+      allow_remote: z.boolean().default(false),
+    })
+    .superRefine((m, ctx) => {
+      if (!m.allow_remote && !isLoopback(m.listen.host))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listen'],
+          message: `${m.listen.host} is not a loopback address (the endpoint has no authentication; set allow_remote: true to serve other hosts)`,
+        });
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -433,6 +467,11 @@ export interface Config {
   readonly socket: { readonly mode: number; readonly group?: string };
   readonly limits: FileConfig['limits'];
   readonly shutdown: FileConfig['shutdown'];
+  /** The Prometheus endpoint; listen is null when metrics are off. */
+  readonly metrics: {
+    readonly listen: { readonly host: string; readonly port: number } | null;
+    readonly path: string;
+  };
   readonly log: {
     readonly level: FileConfig['log']['level'];
     readonly file?: string;
@@ -568,6 +607,7 @@ export async function parseConfig(text: string, file: string): Promise<ConfigRes
     },
     limits: c.limits,
     shutdown: c.shutdown,
+    metrics: { listen: c.metrics.enabled ? c.metrics.listen : null, path: c.metrics.path },
     log: {
       level: c.log.level,
       ...(c.log.file === undefined ? {} : { file: resolve(c.log.file) }),

@@ -252,6 +252,14 @@ export class PolicyHandler implements MilterHandler {
     const c = session.client;
     const m = session.message;
     const passes = o.trace.filter((t) => t.result === 'pass');
+    // counted whether or not the line is written (log.level, log.accepted)
+    runtime.services.observer?.decision?.(
+      stage,
+      decision,
+      o.decidedBy ?? passes[passes.length - 1]?.check ?? null,
+      o,
+      reply,
+    );
     const observed = [
       ...o.trace.filter((t) => t.result === 'observed').map(observedEntry),
       ...o.trace.flatMap((t) =>

@@ -4,10 +4,12 @@
 // apart from reading nothing (the Config already holds the files' contents).
 
 import { SMFIF } from '../milter/constants.js';
+import type { Decision } from '../milter/handler.js';
 import type { EventStage, MacroStage, PolicyNeeds } from '../milter/negotiate.js';
 import { AddHeader } from '../rules/add-header.js';
-import type { Check } from '../rules/check.js';
+import type { Check, PolicyInput, PolicyStage } from '../rules/check.js';
 import { DomainSet } from '../rules/domain-set.js';
+import type { EngineOptions, StageOutcome } from '../rules/engine.js';
 import { PolicyEngine } from '../rules/engine.js';
 import type { Network } from '../rules/networks.js';
 import { PostmasterExemption } from '../rules/postmaster.js';
@@ -19,9 +21,9 @@ import type { ContentLimits } from './message-content.js';
 import type { BanStore } from '../rules/ban-store.js';
 import { MemoryBanStore } from '../rules/ban-store.js';
 import { AdvertisementSubject, MessageIdCheck, SpacePatrol } from '../rules/content-filters.js';
-import type { DnsLookup } from '../rules/dns-cache.js';
+import type { DnsCacheObserver, DnsLookup } from '../rules/dns-cache.js';
 import { DnsCache } from '../rules/dns-cache.js';
-import type { ZoneSpec } from '../rules/dnsbl.js';
+import type { DnsblObserver, ZoneSpec } from '../rules/dnsbl.js';
 import { DnsblCheck, RhsblCheck, ZoneHealth } from '../rules/dnsbl.js';
 import { MessageSize, RouteAddress } from '../rules/envelope-filters.js';
 import { HeaderRules } from '../rules/header-rules.js';
@@ -97,6 +99,8 @@ export interface Services {
   readonly instance: string;
   /** Told when a client is banned (the daemon logs it). */
   readonly onBan?: (client: string, reason: string, ms: number) => void;
+  /** The daemon's metrics, when they are on. */
+  readonly observer?: RuntimeObserver;
   /** Releases what the services hold (the Redis connection); the daemon calls it at exit and
    *  when a reload replaces the stores. */
   close(): Promise<void>;
@@ -107,6 +111,24 @@ export interface ServiceEvents {
   readonly onBan?: (client: string, reason: string, ms: number) => void;
   /** The shared store went away or came back (the store's own failure policy applies meanwhile). */
   readonly onStoreState?: (state: 'up' | 'down', detail: string) => void;
+  /** Metrics: handed to the DNS cache, the blocklist checks, the engine and the policy adapter. */
+  readonly observer?: RuntimeObserver;
+}
+
+/** What the metrics (daemon/metrics.ts) want to hear from the runtime; every part optional. */
+export interface RuntimeObserver {
+  readonly dnsCache?: DnsCacheObserver;
+  readonly dnsbl?: DnsblObserver;
+  /** The engine took `ms` to decide a stage. */
+  stage?(stage: PolicyStage, ms: number): void;
+  /** One decision line (the policy adapter's logDecision): `rule` as the line names it. */
+  decision?(
+    stage: PolicyStage,
+    decision: Decision,
+    rule: string | null,
+    outcome: StageOutcome,
+    reply: string | null,
+  ): void;
 }
 
 interface StoreServices {
@@ -154,7 +176,7 @@ export function createServices(
   const keepStores = previous !== undefined && storeKey(previous.config) === storeKey(config);
   const dnsParts = keepDns
     ? { dns: previous.services.dns, health: previous.services.health }
-    : createDns(config);
+    : createDns(config, events.observer?.dnsCache);
   const stores: StoreServices = keepStores ? previous.services : createStores(config, events);
   return {
     ...dnsParts,
@@ -162,6 +184,7 @@ export function createServices(
     rates: stores.rates,
     instance: INSTANCE,
     ...(events.onBan === undefined ? {} : { onBan: events.onBan }),
+    ...(events.observer === undefined ? {} : { observer: events.observer }),
     close: () => stores.close(),
   };
 }
@@ -180,7 +203,10 @@ function storeKey(config: Config): string {
   return JSON.stringify(config.store);
 }
 
-function createDns(config: Config): { dns: DnsLookup; health: ZoneHealth } {
+function createDns(
+  config: Config,
+  observer: DnsCacheObserver | undefined,
+): { dns: DnsLookup; health: ZoneHealth } {
   const d = config.dnsbl;
   const upstream = new NodeDnsLookup({
     ...(d.servers === undefined ? {} : { servers: d.servers }),
@@ -192,6 +218,7 @@ function createDns(config: Config): { dns: DnsLookup; health: ZoneHealth } {
     minTtlMs: d.cache.min_ttl,
     maxTtlMs: d.cache.max_ttl,
     negativeTtlMs: d.cache.negative_ttl,
+    ...(observer === undefined ? {} : { observer }),
   });
   return { dns, health: new ZoneHealth() };
 }
@@ -231,10 +258,12 @@ function filterChecks(
       }),
     );
   }
+  const dnsblObserver = services.observer?.dnsbl;
   const exemptions = {
     trustedNetworks,
     trustAuthenticated: config.relayGuard.trustAuthenticated,
     ...(access === undefined ? {} : { access }),
+    ...(dnsblObserver === undefined ? {} : { observer: dnsblObserver }),
   };
   if (d.zones.length > 0) {
     rcpt.push(
@@ -454,16 +483,47 @@ function newBodyScanner(config: Config): BodyScanner {
   };
 }
 
+/** The engine with each stage's evaluation time told to the metrics. */
+class TimedPolicyEngine extends PolicyEngine {
+  constructor(
+    checks: readonly Check[],
+    options: EngineOptions,
+    private readonly observer: RuntimeObserver,
+  ) {
+    super(checks, options);
+  }
+
+  override evaluate(stage: PolicyStage, input: PolicyInput): StageOutcome | Promise<StageOutcome> {
+    if (!this.stages.has(stage)) return super.evaluate(stage, input);
+    const started = performance.now();
+    const r = super.evaluate(stage, input);
+    if (!(r instanceof Promise)) {
+      this.observer.stage?.(stage, performance.now() - started);
+      return r;
+    }
+    return r.then((o) => {
+      this.observer.stage?.(stage, performance.now() - started);
+      return o;
+    });
+  }
+}
+
 export function buildRuntime(
   config: Config,
   generation: number,
   accessDb: AccessSnapshot | null = null,
   services: Services = createServices(config),
 ): Runtime {
-  const engine = new PolicyEngine(buildChecks(config, accessDb, services), {
+  const checks = buildChecks(config, accessDb, services);
+  const engineOptions: EngineOptions = {
     observe: config.policy.observe,
     stageBudgetMs: config.policy.stage_budget,
-  });
+  };
+  const observer = services.observer;
+  const engine =
+    observer?.stage === undefined
+      ? new PolicyEngine(checks, engineOptions)
+      : new TimedPolicyEngine(checks, engineOptions, observer);
   const decideAt = new Set<EventStage>();
   for (const s of engine.stages) if (s !== 'eom') decideAt.add(s);
   const observed = new Set<EventStage>(OBSERVED);

@@ -22,11 +22,17 @@ import { ZoneProber } from './zone-prober.js';
 import type { LoadedAccess } from './access-loader.js';
 import { AccessWatcher, fileIdentity, loadAccess, sameIdentity } from './access-loader.js';
 import { runPrimary } from './cluster.js';
+import type { HealthState } from './metrics.js';
+import { Metrics, MetricsHttpServer } from './metrics.js';
 import { VERSION } from './version.js';
 
 export interface RunningDaemon {
   readonly server: MilterServer;
   readonly log: Logger;
+  /** The process's metrics (null when metrics.enabled is false). */
+  readonly metrics: Metrics | null;
+  /** Where the metrics are served (null when off, and in a cluster worker). */
+  readonly metricsUrl: string | null;
   runtime(): Runtime;
   /** Re-reads the configuration file; resolves true if the new one is serving. */
   reload(): Promise<boolean>;
@@ -35,7 +41,7 @@ export interface RunningDaemon {
 }
 
 function listenKey(c: Config): string {
-  return JSON.stringify([c.listen.map((l) => l.spec), c.socket, c.limits]);
+  return JSON.stringify([c.listen.map((l) => l.spec), c.socket, c.limits, c.metrics]);
 }
 
 export interface StartOptions {
@@ -64,13 +70,39 @@ export async function startDaemon(
     ...config.log,
     ...(options.worker === undefined ? {} : { worker: options.worker }),
   });
+  // Metrics first, so /healthz says `starting` while the rules load; a worker's go to the primary.
+  const metrics = config.metrics.listen === null ? null : new Metrics();
+  let health: HealthState = 'starting';
+  let http: MetricsHttpServer | null = null;
+  const failed = async (errors: readonly string[]): Promise<{ errors: readonly string[] }> => {
+    await http?.close();
+    await flushLogger(log);
+    return { errors };
+  };
+  if (metrics !== null && config.metrics.listen !== null) {
+    if (options.worker !== undefined) metrics.serveToPrimary();
+    else {
+      http = new MetricsHttpServer({
+        ...config.metrics.listen,
+        path: config.metrics.path,
+        render: () => metrics.render(),
+        health: () => health,
+        log,
+      });
+      try {
+        await http.start();
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        log.error({ event: 'start_failed', err: msg }, msg);
+        http = null;
+        return failed([msg]);
+      }
+    }
+  }
   let access: Extract<LoadedAccess, { ok: true }> | null = null;
   if (config.accessDb !== null) {
     const loaded = await loadAccess(config.accessDb);
-    if (!loaded.ok) {
-      await flushLogger(log);
-      return { errors: loaded.errors };
-    }
+    if (!loaded.ok) return failed(loaded.errors);
     access = loaded;
     logAccessLoaded(log, 'access_db_loaded', loaded);
   }
@@ -78,6 +110,7 @@ export async function startDaemon(
     log.warn({ event: 'client_banned', client_addr: client, reason, ban_ms: ms }, 'client banned');
   };
   const onStoreState = (state: 'up' | 'down', detail: string): void => {
+    metrics?.redisState(state);
     if (state === 'down')
       log.error(
         { event: 'redis_unavailable', detail },
@@ -85,9 +118,10 @@ export async function startDaemon(
       );
     else log.info({ event: 'redis_recovered', detail }, 'Redis store back');
   };
-  const events = { onBan, onStoreState };
+  const events = { onBan, onStoreState, ...(metrics === null ? {} : { observer: metrics.policy }) };
   let services = createServices(config, events);
   let current = buildRuntime(config, 1, access?.snapshot ?? null, services);
+  metrics?.watch(() => current);
   const prober = new ZoneProber(() => current, log);
   const watcher =
     config.accessDb === null || access === null
@@ -96,15 +130,18 @@ export async function startDaemon(
           config.accessDb,
           access.identity,
           (loaded) => {
+            metrics?.accessReload(true);
             access = loaded;
             current = buildRuntime(current.config, current.generation + 1, loaded.snapshot, services);
             logAccessLoaded(log, 'access_db_reload', loaded, current.generation);
           },
-          (errors) =>
+          (errors) => {
+            metrics?.accessReload(false);
             log.error(
               { event: 'access_db_reload', ok: false, errors },
               'access map refused; the previous one keeps serving',
-            ),
+            );
+          },
         );
   const source = {
     get current(): Runtime {
@@ -123,19 +160,27 @@ export async function startDaemon(
     factory,
     log,
     removeStale: options.worker === undefined,
+    ...(metrics === null ? {} : { observer: metrics.server }),
   });
   try {
     await server.start();
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     log.error({ event: 'start_failed', err: msg }, msg);
-    await flushLogger(log);
-    return { errors: [msg] };
+    return failed([msg]);
   }
   watcher?.start();
   prober.start();
+  health = 'ok';
   log.info(
-    { event: 'started', version: VERSION, config: config.source, listen: server.addresses, pid: process.pid },
+    {
+      event: 'started',
+      version: VERSION,
+      config: config.source,
+      listen: server.addresses,
+      pid: process.pid,
+      ...(http === null ? {} : { metrics: http.url }),
+    },
     'milter-policy started',
   );
 
@@ -143,6 +188,8 @@ export async function startDaemon(
   return {
     server,
     log,
+    metrics,
+    metricsUrl: http?.url ?? null,
     runtime: () => current,
     async reload(): Promise<boolean> {
       const next = await loadConfig(configPath);
@@ -151,6 +198,7 @@ export async function startDaemon(
           { event: 'reload', ok: false, config: configPath, errors: next.errors },
           'configuration rejected; the previous one keeps serving',
         );
+        metrics?.configReload(false);
         return false;
       }
       let snapshot = null;
@@ -166,11 +214,13 @@ export async function startDaemon(
           snapshot = access.snapshot;
         } else {
           const loaded = await loadAccess(a);
+          metrics?.accessReload(loaded.ok);
           if (!loaded.ok) {
             log.error(
               { event: 'reload', ok: false, config: configPath, errors: loaded.errors },
               'access map rejected; the previous configuration keeps serving',
             );
+            metrics?.configReload(false);
             return false;
           }
           access = loaded;
@@ -195,7 +245,7 @@ export async function startDaemon(
       if (listenKey(next.config) !== listenKey(current.config)) {
         log.warn(
           { event: 'reload_restart_needed', config: configPath },
-          'listen, socket and limits settings take effect at the next restart',
+          'listen, socket, limits and metrics settings take effect at the next restart',
         );
       }
       current = runtime;
@@ -203,10 +253,12 @@ export async function startDaemon(
         { event: 'reload', ok: true, config: configPath, generation: runtime.generation },
         'configuration reloaded',
       );
+      metrics?.configReload(true);
       return true;
     },
     stop(): Promise<number> {
       stopping ??= (async () => {
+        health = 'draining';
         watcher?.stop();
         prober.stop();
         log.info(
@@ -221,6 +273,7 @@ export async function startDaemon(
         const cut = await server.drain(current.config.shutdown.drain_timeout);
         // after the sessions: their leases are released through the store
         await services.close().catch(() => undefined);
+        await http?.close();
         log.info({ event: 'stopped', cut_off: cut }, 'milter-policy stopped');
         await flushLogger(log);
         return cut;

@@ -21,6 +21,18 @@ export interface ServerLog extends SessionLog {
   child(bindings: Record<string, unknown>): ServerLog;
 }
 
+/**
+ * Told about connections and protocol errors (the daemon's metrics). Optional; called
+ * synchronously on the event loop; must not throw.
+ */
+export interface ServerObserver {
+  connectionOpened(): void;
+  connectionClosed(): void;
+  connectionRefused(reason: 'max_connections' | 'shutting_down'): void;
+  /** A `protocol_error` closed a connection (docs/errors.md codes). */
+  protocolError(code: string): void;
+}
+
 export interface MilterServerOptions {
   readonly listen: readonly ListenSpec[];
   /** Permission bits for unix sockets (e.g. 0o660). */
@@ -41,6 +53,7 @@ export interface MilterServerOptions {
    * their primary did it once, and the socket they share already answers.
    */
   readonly removeStale?: boolean;
+  readonly observer?: ServerObserver;
 }
 
 interface Live {
@@ -115,20 +128,21 @@ export class MilterServer {
   }
 
   private accept(socket: net.Socket): void {
+    const observer = this.options.observer;
     if (!this.accepting || this.live.size >= this.options.maxConnections) {
+      const reason = this.accepting ? 'max_connections' : 'shutting_down';
       this.options.log.warn(
-        {
-          event: 'connection_refused',
-          reason: this.accepting ? 'max_connections' : 'shutting_down',
-          limit: this.options.maxConnections,
-        },
+        { event: 'connection_refused', reason, limit: this.options.maxConnections },
         'connection refused',
       );
+      observer?.connectionRefused(reason);
       socket.destroy();
       return;
     }
     const id = this.nextId++;
-    const log = this.options.log.child({ conn: id });
+    const child = this.options.log.child({ conn: id });
+    const log = observer === undefined ? child : tapProtocolErrors(child, observer);
+    observer?.connectionOpened();
     let entry: Live | null = null;
     const session = new MilterSession(
       {
@@ -181,7 +195,7 @@ export class MilterServer {
     });
     socket.on('close', () => {
       session.end('eof');
-      if (entry !== null) this.live.delete(entry);
+      if (entry !== null && this.live.delete(entry)) observer?.connectionClosed();
       if (this.live.size === 0) this.wakeIdle();
     });
   }
@@ -222,6 +236,20 @@ export class MilterServer {
     }
     return cut;
   }
+}
+
+/**
+ * The session's log with its `protocol_error` lines also told to the observer: the session
+ * reports them only as that (stable) log event. Everything else is the logger itself.
+ */
+function tapProtocolErrors(log: ServerLog, observer: ServerObserver): ServerLog {
+  const tapped = Object.create(log) as ServerLog;
+  tapped.warn = (...args: Parameters<ServerLog['warn']>): void => {
+    const line = args[0] as { event?: unknown; code?: unknown };
+    if (line.event === 'protocol_error' && typeof line.code === 'string') observer.protocolError(line.code);
+    log.warn(...args);
+  };
+  return tapped;
 }
 
 /** Unlinks a unix socket nobody answers on; refuses to touch anything else. */

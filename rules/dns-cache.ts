@@ -20,11 +20,20 @@ export interface DnsLookup {
   lookup(name: string, type: DnsRecordType): Promise<DnsAnswer>;
 }
 
+/** Told how each lookup was answered (the daemon's metrics); must not throw. */
+export interface DnsCacheObserver {
+  cacheHit(): void;
+  cacheMiss(): void;
+  /** Joined an identical lookup in flight. */
+  coalesced(): void;
+}
+
 export interface DnsCacheOptions {
   readonly maxEntries: number;
   readonly minTtlMs: number;
   readonly maxTtlMs: number;
   readonly negativeTtlMs: number;
+  readonly observer?: DnsCacheObserver;
 }
 
 export interface DnsCacheStats {
@@ -59,14 +68,17 @@ export class DnsCache implements DnsLookup {
     const cached = this.cache.get(key);
     if (cached !== undefined) {
       this.stats.hits++;
+      this.options.observer?.cacheHit();
       return Promise.resolve(cached);
     }
     const pending = this.inFlight.get(key);
     if (pending !== undefined) {
       this.stats.coalesced++;
+      this.options.observer?.coalesced();
       return pending;
     }
     this.stats.misses++;
+    this.options.observer?.cacheMiss();
     const p = this.upstream.lookup(name, type).then(
       (answer) => {
         this.inFlight.delete(key);

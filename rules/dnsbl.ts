@@ -100,6 +100,34 @@ export async function lookupZone(
   return counting.length > 0 ? { kind: 'listed', zone, answers: counting } : { kind: 'clean', zone };
 }
 
+/** Told about every zone lookup of the checks (the daemon's metrics); must not throw. */
+export interface DnsblObserver {
+  /** A zone answered (`seconds` from the lookup's start; a cached answer is fast). */
+  zoneLookup(zone: string, result: 'listed' | 'clean' | 'error', seconds: number): void;
+}
+
+/** lookupZone, its answer and time told to the observer when there is one. */
+function observedLookup(
+  dns: DnsLookup,
+  zone: Zone,
+  name: string,
+  observer: DnsblObserver | undefined,
+  health?: ZoneHealth,
+): Promise<ZoneResult> {
+  if (observer === undefined) return lookupZone(dns, zone, name, health);
+  const started = performance.now();
+  return lookupZone(dns, zone, name, health).then((r) => {
+    if (r.kind !== 'disabled') {
+      try {
+        observer.zoneLookup(zone.zone, r.kind, (performance.now() - started) / 1000);
+      } catch {
+        // counting must never change a decision
+      }
+    }
+    return r;
+  });
+}
+
 /**
  * The zones' lookups, each ended as an error when the check's own deadline passes — a little
  * before the engine's budget, so a silent server is one zone's failure (ignored or tempfail, as
@@ -208,6 +236,7 @@ export interface DnsblOptions {
   readonly trustedNetworks: readonly Network[];
   readonly trustAuthenticated: boolean;
   readonly access?: AccessDbOptions;
+  readonly observer?: DnsblObserver;
 }
 
 /** Clients the blocklists never apply to, and why. */
@@ -250,7 +279,9 @@ export class DnsblCheck implements Check {
     const ip = input.client.ip as ipaddr.IPv4 | ipaddr.IPv6;
     const lookups = input.memo.connection('dnsbl.client', () =>
       withDeadline(
-        this.zones.map((z) => lookupZone(this.o.dns, z, queryName(ip, z.zone), this.o.health)),
+        this.zones.map((z) =>
+          observedLookup(this.o.dns, z, queryName(ip, z.zone), this.o.observer, this.o.health),
+        ),
         this.zones,
         this.budgetMs,
       ),
@@ -284,6 +315,7 @@ export interface RhsblOptions {
   readonly trustedNetworks: readonly Network[];
   readonly trustAuthenticated: boolean;
   readonly access?: AccessDbOptions;
+  readonly observer?: DnsblObserver;
 }
 
 /** Domain blocklists for the sender's domain and the HELO name. */
@@ -319,9 +351,10 @@ export class RhsblCheck implements Check {
     return input.memo
       .message(`rhsbl.${senderDomain ?? ''}.${helo ?? ''}`, () =>
         Promise.all(
-          jobs.map((j) =>
-            lookupZone(this.o.dns, j.zone, `${j.domain}.${j.zone.zone}`).then((r) => ({ r, j })),
-          ),
+          jobs.map((j) => {
+            const name = `${j.domain}.${j.zone.zone}`;
+            return observedLookup(this.o.dns, j.zone, name, this.o.observer).then((r) => ({ r, j }));
+          }),
         ),
       )
       .then(async (done) => {
