@@ -254,6 +254,7 @@ export class Metrics {
   private readonly accessReloads: Counter<'result'>;
   private readonly accessLastReload: Gauge<'result'>;
   private readonly configReloads: Counter<'result'>;
+  private readonly bans: Counter;
   private readonly redisUnavailable: Counter;
 
   constructor(options: MetricsOptions = {}) {
@@ -371,6 +372,11 @@ export class Metrics {
       labelNames: ['result'],
       registers: [r],
       aggregator: 'max',
+    });
+    this.bans = new Counter({
+      name: 'milter_policy_bans_total',
+      help: 'Clients or sources banned (spam trap, bad-recipient throttle with ban); each is also a client_banned log line',
+      registers: [r],
     });
     this.configReloads = new Counter({
       name: 'milter_policy_config_reloads_total',
@@ -566,6 +572,10 @@ export class Metrics {
     this.accessReloads.inc({ result });
     this.accessLastReload.reset();
     this.accessLastReload.set({ result }, Date.now() / 1000);
+  }
+
+  banned(): void {
+    this.bans.inc();
   }
 
   configReload(ok: boolean): void {

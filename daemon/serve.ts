@@ -107,6 +107,7 @@ export async function startDaemon(
     logAccessLoaded(log, 'access_db_loaded', loaded);
   }
   const onBan = (client: string, reason: string, ms: number): void => {
+    metrics?.banned();
     log.warn({ event: 'client_banned', client_addr: client, reason, ban_ms: ms }, 'client banned');
   };
   const onStoreState = (state: 'up' | 'down', detail: string): void => {

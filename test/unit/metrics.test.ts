@@ -216,7 +216,9 @@ describe('Metrics', () => {
     m.configReload(true);
     m.redisState('down');
     m.redisState('up');
+    m.banned();
     s = await samples(m);
+    assert.equal(value(s, 'milter_policy_bans_total'), 1);
     assert.equal(value(s, 'milter_policy_dnsbl_zone_enabled', { zone: 'zen.example' }), 1);
     assert.equal(value(s, 'milter_policy_access_db_reloads_total', { result: 'ok' }), 1);
     assert.equal(value(s, 'milter_policy_access_db_reloads_total', { result: 'refused' }), 1);
