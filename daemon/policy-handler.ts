@@ -168,6 +168,20 @@ export class PolicyHandler implements MilterHandler {
   }
 
   observe(event: HandlerEvent, session: SessionView): void {
+    if (
+      event.stage === 'connect' ||
+      event.stage === 'helo' ||
+      event.stage === 'mail' ||
+      event.stage === 'rcpt'
+    ) {
+      // watched without a reply (e.g. a rate limit counting the connection)
+      const runtime = this.bind(session);
+      if (runtime.engine.watched.has(event.stage)) {
+        const recipient = event.stage === 'rcpt' ? event.recipient : null;
+        runtime.engine.watch(event.stage, this.input(event.stage, session, recipient));
+      }
+      return;
+    }
     if (event.stage !== 'header' && event.stage !== 'body') return;
     const runtime = this.bind(session);
     if (runtime.engine.content === 'none') return;

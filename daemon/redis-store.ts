@@ -187,16 +187,20 @@ export class RedisRateStore implements RateStore, BanStore {
     const retry = (times: number): number => Math.min(50 * times, 1000);
     // A command cut off by a lost connection fails at once, never resent later: its caller has had
     // the failure policy's answer by then, and a late resend would count a take twice.
+    // No commandTimeout: within() is the budget (one timer per call, not two); a command it gave
+    // up on makes failed() force a reconnect, which rejects what is still pending. Auto-pipelining
+    // sends the calls of one stage (a connection's buckets and lease) in one write.
     const common = {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: this.timeoutMs,
       connectTimeout: Math.max(1000, this.timeoutMs),
+      enableAutoPipelining: true,
     };
     const client =
       o.cluster !== undefined && o.cluster.length > 0
         ? new Cluster(o.cluster.map(seedNode), {
             enableOfflineQueue: false,
+            enableAutoPipelining: true,
             clusterRetryStrategy: retry,
             redisOptions: common,
           })

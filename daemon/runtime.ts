@@ -527,6 +527,7 @@ export function buildRuntime(
   const decideAt = new Set<EventStage>();
   for (const s of engine.stages) if (s !== 'eom') decideAt.add(s);
   const observed = new Set<EventStage>(OBSERVED);
+  for (const s of engine.watched) if (s !== 'eom') observed.add(s);
   if (engine.content !== 'none') observed.add('header');
   if (engine.content === 'body') observed.add('body');
   const needs: PolicyNeeds = {

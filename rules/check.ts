@@ -168,6 +168,11 @@ export interface Check {
   /** What of the message the check needs at end of message (headers, or headers and the body walk). */
   readonly wants?: 'headers' | 'body';
   run(input: PolicyInput, budget: CheckBudget): CheckResult | Promise<CheckResult>;
+  /** Stages the check only watches: it hears of them (watch) but never answers, so the MTA is not
+   *  kept waiting (the stage stays a no-reply one unless another check decides there). */
+  readonly watches?: readonly PolicyStage[];
+  /** A watched stage happened. Must not throw; its promise, if any, is not awaited. */
+  watch?(input: PolicyInput): void;
   /** Told how the stage ended for the client (after every check of it ran), e.g. to count
    *  refused recipients. Must not throw; its promise, if any, is not awaited. */
   settled?(input: PolicyInput, outcome: SettledOutcome): void;

@@ -201,6 +201,7 @@ class StageRun {
 export class PolicyEngine {
   private readonly pipelines: ReadonlyMap<PolicyStage, readonly Check[]>;
   private readonly settlers: ReadonlyMap<PolicyStage, readonly Check[]>;
+  private readonly watchers: ReadonlyMap<PolicyStage, readonly Check[]>;
   /** Stages at least one enabled check runs at. */
   readonly stages: ReadonlySet<PolicyStage>;
   /** What of the message end-of-message checks want: nothing, headers, or headers and body. */
@@ -223,8 +224,31 @@ export class PolicyEngine {
       if (s.length > 0) settlers.set(stage, s);
     }
     this.settlers = settlers;
+    const watchers = new Map<PolicyStage, Check[]>();
+    for (const stage of POLICY_STAGES) {
+      const list = checks.filter((c) => c.watch !== undefined && (c.watches ?? []).includes(stage));
+      if (list.length > 0) watchers.set(stage, list);
+    }
+    this.watchers = watchers;
+    this.watched = new Set(watchers.keys());
     const wants = checks.map((c) => c.wants);
     this.content = wants.includes('body') ? 'body' : wants.includes('headers') ? 'headers' : 'none';
+  }
+
+  /** Stages some check watches (Check.watch): the daemon passes them on without a reply. */
+  readonly watched: ReadonlySet<PolicyStage>;
+
+  /** Tells the checks that watch this stage that it happened (Check.watch). */
+  watch(stage: PolicyStage, input: PolicyInput): void {
+    const list = this.watchers.get(stage);
+    if (list === undefined) return;
+    for (const check of list) {
+      try {
+        check.watch?.(input);
+      } catch {
+        // watching only counts; it must not disturb the session
+      }
+    }
   }
 
   /** Tells the checks of the stage that want to know how it ended (Check.settled). */

@@ -116,6 +116,13 @@ interface Attempt {
 const EXEMPT_KEY = 'rate_limit.exempt';
 const CONNECT_KEY = 'rate_limit.connect';
 const BAD_KEY = 'rate_limit.bad';
+const SOURCE_KEY = 'rate_limit.bad_source';
+
+/** What the bad-recipient throttle last read of the source (null: read it again). */
+interface SourceState {
+  ban: MaybePromise<Ban | null> | null;
+  tokens: MaybePromise<number> | null;
+}
 let leaseSerial = 0;
 
 function settleAll<T>(items: readonly MaybePromise<T>[]): MaybePromise<T[]> {
@@ -129,6 +136,7 @@ function then<T, U>(v: MaybePromise<T>, f: (t: T) => MaybePromise<U>): MaybeProm
 export class RateLimit implements Check {
   readonly name = 'rate_limit';
   readonly stages: readonly PolicyStage[];
+  readonly watches: readonly PolicyStage[];
   readonly mode: CheckMode;
   readonly budgetMs: number;
   readonly onError: OnError;
@@ -151,12 +159,16 @@ export class RateLimit implements Check {
     this.userLimits = o.limits.some((l) => l.by === 'user');
     this.counting =
       this.connectionLimits.length > 0 || this.concurrentLimits.length > 0 || o.accessLimits !== null;
+    // Only stages that can refuse make the MTA wait for a reply: with report_at rcpt the
+    // connection is counted (and its lease renewed at MAIL) by watching, without one.
     const stages: PolicyStage[] = [];
-    if (this.counting) stages.push('connect');
-    if (this.messageLimits.length > 0 || this.concurrentLimits.length > 0 || o.accessLimits !== null)
-      stages.push('mail');
+    const watches: PolicyStage[] = [];
+    if (this.counting) (o.reportAt === 'connect' ? stages : watches).push('connect');
+    if (this.messageLimits.length > 0) stages.push('mail');
+    else if (this.concurrentLimits.length > 0 || o.accessLimits !== null) watches.push('mail');
     stages.push('rcpt');
     this.stages = stages;
+    this.watches = watches;
   }
 
   run(input: PolicyInput, _budget: CheckBudget): CheckResult | Promise<CheckResult> {
@@ -183,6 +195,18 @@ export class RateLimit implements Check {
       default:
         return { kind: 'pass' };
     }
+  }
+
+  watch(input: PolicyInput): void {
+    const session = input.session;
+    if (session === undefined || rateExemption(this.o, input, session) !== null) return;
+    const done =
+      input.stage === 'connect'
+        ? this.connectFinding(input, session)
+        : input.stage === 'mail'
+          ? this.renew(session)
+          : null;
+    if (done instanceof Promise) done.catch(() => undefined);
   }
 
   private reply(template: string, input: PolicyInput, name: string): SmtpReply {
@@ -309,6 +333,10 @@ export class RateLimit implements Check {
   private renew(session: SessionHooks): MaybePromise<unknown> {
     const leases = session.keep('rate_limit.leases', () => [] as { key: string; lease: string }[]);
     if (leases.length === 0) return null;
+    // renewed once half the lease is gone: most sessions end long before
+    const renewed = session.keep('rate_limit.renewed', () => ({ at: Date.now() }));
+    if (Date.now() - renewed.at < this.o.leaseMs / 2) return null;
+    renewed.at = Date.now();
     return settleAll(
       leases.map((l) => this.o.store.acquire(l.key, l.lease, Number.MAX_SAFE_INTEGER, this.o.leaseMs)),
     );
@@ -450,10 +478,13 @@ export class BadRecipientThrottle implements Check {
     }
     const key = this.key(input);
     if (key === null) return { kind: 'pass' };
-    const steps: MaybePromise<unknown>[] = [
-      spec.banMs > 0 ? this.o.bans.banned(`dictionary:${key}`) : null,
-      spec.perSource > 0 ? this.o.store.peek(`bad:${key}`, this.bucket) : Number.POSITIVE_INFINITY,
-    ];
+    // The source's ban and bucket are read once per connection, and again after each refusal it
+    // makes (settled): not one store round trip per RCPT.
+    const seen = session.keep(SOURCE_KEY, (): SourceState => ({ ban: null, tokens: null }));
+    seen.ban ??= spec.banMs > 0 ? this.o.bans.banned(`dictionary:${key}`) : null;
+    seen.tokens ??=
+      spec.perSource > 0 ? this.o.store.peek(`bad:${key}`, this.bucket) : Number.POSITIVE_INFINITY;
+    const steps: MaybePromise<unknown>[] = [seen.ban, seen.tokens];
     const decide = ([ban, tokens]: unknown[]): CheckResult => {
       const b = ban as Ban | null;
       if (b !== null) {
@@ -483,6 +514,9 @@ export class BadRecipientThrottle implements Check {
     if (input.stage !== 'rcpt' || outcome.action !== 'reject' || session === undefined) return;
     if (rateExemption(this.o, input, session) !== null) return;
     session.keep(BAD_KEY, () => ({ refused: 0 })).refused++;
+    const seen = session.keep(SOURCE_KEY, (): SourceState => ({ ban: null, tokens: null }));
+    seen.ban = null;
+    seen.tokens = null;
     const spec = this.o.spec;
     const key = this.key(input);
     if (spec.perSource <= 0 || key === null) return;

@@ -214,8 +214,9 @@ const run = (c: RateLimit | BadRecipientThrottle, i: PolicyInput): CheckResult =
 /** One SMTP session: connect, then one RCPT; the result of the RCPT. */
 function connectThenRcpt(c: RateLimit, address = '192.0.2.9'): { rcpt: CheckResult; session: FakeSession } {
   const session = new FakeSession();
-  const atConnect = run(c, input('connect', session, {}, address));
-  assert.equal(atConnect.kind, 'pass', 'reported at RCPT, not at connect');
+  // reported at RCPT: the connection is only watched at connect (no reply the MTA waits for)
+  assert.ok(!c.stages.includes('connect') && c.watches.includes('connect'));
+  c.watch(input('connect', session, {}, address));
   return { rcpt: run(c, input('rcpt', session, {}, address)), session };
 }
 
@@ -236,11 +237,13 @@ describe('rate limit check', () => {
   it('a connection is counted once, however many RCPTs and stages it has', () => {
     const c = rateLimit([spec('connections', 1)]);
     const session = new FakeSession();
-    run(c, input('connect', session));
+    c.watch(input('connect', session));
+    c.watch(input('connect', session));
     for (let i = 0; i < 5; i++) assert.equal(run(c, input('rcpt', session)).kind, 'pass');
   });
   it('report_at connect refuses at connect; terminate makes it 421', () => {
     const c = rateLimit([spec('connections', 1)], { reportAt: 'connect', terminate: true });
+    assert.ok(c.stages.includes('connect'), 'decided at connect');
     assert.equal(run(c, input('connect', new FakeSession())).kind, 'pass');
     const over = run(c, input('connect', new FakeSession()));
     assert.ok(over.kind === 'hit' && over.verdict.action === 'tempfail');
@@ -265,6 +268,14 @@ describe('rate limit check', () => {
     assert.match(third.kind === 'hit' ? third.reason : '', /more than 2 open connections/);
     a.session.close();
     assert.equal(connectThenRcpt(c).rcpt.kind, 'pass');
+  });
+  it('MAIL is decided only with a messages limit; otherwise watched (lease renewal), never waited for', () => {
+    const concurrent = rateLimit([spec('concurrent', 2)]);
+    assert.deepEqual(concurrent.stages, ['rcpt']);
+    assert.deepEqual(concurrent.watches, ['connect', 'mail']);
+    const messages = rateLimit([spec('messages', 2)]);
+    assert.deepEqual(messages.stages, ['mail', 'rcpt']);
+    assert.deepEqual(messages.watches, []);
   });
   it('messages and recipients, by client, sender and authenticated user', () => {
     const c = rateLimit([
@@ -299,7 +310,7 @@ describe('rate limit check', () => {
       const c = rateLimit([spec('connections', 1)], extra);
       for (let i = 0; i < 3; i++) {
         const s = new FakeSession();
-        assert.equal(run(c, input('connect', s)).kind, 'pass', 'no line of its own at connect');
+        c.watch(input('connect', s));
         assert.equal(run(c, input('rcpt', s)).kind, 'skip');
       }
     }
@@ -312,7 +323,8 @@ describe('rate limit check', () => {
     assert.equal(run(c, input('mail', s)).kind, 'hit');
     const store = new MemoryRateStore();
     const explained = rateLimit([spec('connections', 1)], { store });
-    assert.equal(run(explained, input('connect', undefined)).kind, 'skip');
+    explained.watch(input('connect', undefined));
+    assert.equal(run(explained, input('rcpt', undefined)).kind, 'skip');
     assert.equal(store.size.buckets, 0);
   });
   it('a store that fails is an error result (on_error), never a throw', async () => {
@@ -325,7 +337,7 @@ describe('rate limit check', () => {
     };
     const c = rateLimit([spec('connections', 1)], { store: broken });
     const s = new FakeSession();
-    assert.equal((await c.run(input('connect', s), budget)).kind, 'pass');
+    c.watch(input('connect', s));
     const r = await c.run(input('rcpt', s), budget);
     assert.equal(r.kind, 'error');
     assert.match(r.kind === 'error' ? r.error : '', /Redis unavailable/);
