@@ -1,12 +1,12 @@
-// docs/benchmarks.md is written by three scripts: bench/run.ts writes the whole file, and
-// bench/access-db.ts and bench/attachments.ts own one section each, between `<!-- NAME:begin -->`
+// docs/benchmarks.md is written by four scripts: bench/run.ts writes the whole file, and
+// bench/access-db.ts, bench/attachments.ts and bench/rate-limit.ts own one section each, between `<!-- NAME:begin -->`
 // and `<!-- NAME:end -->`. These helpers let each rewrite its part and keep the others': run.ts
 // carries the owned sections of the old file over to the end of the new one, the others replace
 // their section in place (or append it). Also the JSON writer they all use for their raw files
 // (prettier-formatted, so `prettier --check .` passes). Pure apart from formatJson's prettier import.
 
 /** Sections of docs/benchmarks.md owned by a script other than bench/run.ts. */
-export const OWNED_SECTIONS = ['access-db', 'attachments'] as const;
+export const OWNED_SECTIONS = ['access-db', 'attachments', 'rate-limit'] as const;
 export type SectionName = (typeof OWNED_SECTIONS)[number];
 
 function markers(name: SectionName): { begin: string; end: string } {
