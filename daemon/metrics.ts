@@ -255,6 +255,7 @@ export class Metrics {
   private readonly accessLastReload: Gauge<'result'>;
   private readonly configReloads: Counter<'result'>;
   private readonly bans: Counter;
+  private readonly redisErrors: Counter<'kind'>;
   private readonly redisUnavailable: Counter;
 
   constructor(options: MetricsOptions = {}) {
@@ -372,6 +373,12 @@ export class Metrics {
       labelNames: ['result'],
       registers: [r],
       aggregator: 'max',
+    });
+    this.redisErrors = new Counter({
+      name: 'milter_policy_redis_errors_total',
+      help: 'Redis store calls that failed: kind="unavailable" (no answer within store.redis.timeout, no connection; store.redis.on_failure answered), kind="reply" (an error reply)',
+      labelNames: ['kind'],
+      registers: [r],
     });
     this.bans = new Counter({
       name: 'milter_policy_bans_total',
@@ -572,6 +579,10 @@ export class Metrics {
     this.accessReloads.inc({ result });
     this.accessLastReload.reset();
     this.accessLastReload.set({ result }, Date.now() / 1000);
+  }
+
+  redisError(kind: 'reply' | 'unavailable'): void {
+    this.redisErrors.inc({ kind });
   }
 
   banned(): void {

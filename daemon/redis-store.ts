@@ -38,6 +38,8 @@ export interface RedisStoreOptions {
   /** The stores `fallback` answers from (default: fresh memory stores). */
   readonly local?: LocalStores;
   readonly onState?: (state: RedisState, detail: string) => void;
+  /** Every call that failed: an error reply, or no answer within the budget / no connection. */
+  readonly onCallError?: (kind: 'reply' | 'unavailable') => void;
 }
 
 export interface LocalStores {
@@ -167,6 +169,7 @@ export class RedisRateStore implements RateStore, BanStore {
   /** What `fallback` answers from (none needed under the other policies). */
   private local: LocalStores | undefined;
   private readonly onState: ((state: RedisState, detail: string) => void) | undefined;
+  private readonly onCallError: ((kind: 'reply' | 'unavailable') => void) | undefined;
   /** Connected and ready, and no call has failed for want of Redis since. */
   private up = false;
   /** What onState was last told (nothing yet counts as up: the first report is a failure). */
@@ -183,6 +186,7 @@ export class RedisRateStore implements RateStore, BanStore {
     // Made up front: a 1M-key MemoryRateStore takes a while to allocate.
     this.local = o.local ?? (this.onFailure === 'fallback' ? memoryStores() : undefined);
     this.onState = o.onState;
+    this.onCallError = o.onCallError;
     // Keep reconnecting for ever, never more than a second apart, so a restarted Redis is used again.
     const retry = (times: number): number => Math.min(50 * times, 1000);
     // A command cut off by a lost connection fails at once, never resent later: its caller has had
@@ -384,6 +388,11 @@ export class RedisRateStore implements RateStore, BanStore {
   private failed(e: unknown): void {
     const detail = message(e);
     this.lastError = detail;
+    try {
+      this.onCallError?.(e instanceof ReplyError ? 'reply' : 'unavailable');
+    } catch {
+      // a counter must not change what the store answers
+    }
     if (e instanceof ReplyError) return;
     this.markDown(detail);
     if (this.client.status === 'ready') this.client.disconnect(true);

@@ -111,6 +111,8 @@ export interface ServiceEvents {
   readonly onBan?: (client: string, reason: string, ms: number) => void;
   /** The shared store went away or came back (the store's own failure policy applies meanwhile). */
   readonly onStoreState?: (state: 'up' | 'down', detail: string) => void;
+  /** A shared-store call failed (counted; the failure policy answered it). */
+  readonly onStoreError?: (kind: 'reply' | 'unavailable') => void;
   /** Metrics: handed to the DNS cache, the blocklist checks, the engine and the policy adapter. */
   readonly observer?: RuntimeObserver;
 }
@@ -155,6 +157,7 @@ function createStores(config: Config, events: ServiceEvents): StoreServices {
     onFailure: s.redis.on_failure,
     local,
     ...(events.onStoreState === undefined ? {} : { onState: events.onStoreState }),
+    ...(events.onStoreError === undefined ? {} : { onCallError: events.onStoreError }),
   });
   return { rates: redis, bans: redis, close: () => redis.close() };
 }

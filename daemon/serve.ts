@@ -119,7 +119,16 @@ export async function startDaemon(
       );
     else log.info({ event: 'redis_recovered', detail }, 'Redis store back');
   };
-  const events = { onBan, onStoreState, ...(metrics === null ? {} : { observer: metrics.policy }) };
+  const events = {
+    onBan,
+    onStoreState,
+    ...(metrics === null
+      ? {}
+      : {
+          observer: metrics.policy,
+          onStoreError: (kind: 'reply' | 'unavailable') => metrics.redisError(kind),
+        }),
+  };
   let services = createServices(config, events);
   let current = buildRuntime(config, 1, access?.snapshot ?? null, services);
   metrics?.watch(() => current);

@@ -217,8 +217,11 @@ describe('Metrics', () => {
     m.redisState('down');
     m.redisState('up');
     m.banned();
+    m.redisError('unavailable');
+    m.redisError('unavailable');
     s = await samples(m);
     assert.equal(value(s, 'milter_policy_bans_total'), 1);
+    assert.equal(value(s, 'milter_policy_redis_errors_total', { kind: 'unavailable' }), 2);
     assert.equal(value(s, 'milter_policy_dnsbl_zone_enabled', { zone: 'zen.example' }), 1);
     assert.equal(value(s, 'milter_policy_access_db_reloads_total', { result: 'ok' }), 1);
     assert.equal(value(s, 'milter_policy_access_db_reloads_total', { result: 'refused' }), 1);
