@@ -456,6 +456,12 @@ const fileSchema = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * The schema of the file, read only by test/unit/configuration-doc.test.ts, which walks it to prove
+ * that docs/configuration.md and examples/milter-policy-annotated.yaml name every key and default.
+ */
+export const CONFIG_FILE_SCHEMA = fileSchema;
+
 type FileConfig = z.output<typeof fileSchema>;
 
 /** A fully validated configuration, with the files it names already read. */
