@@ -117,6 +117,8 @@ const EXEMPT_KEY = 'rate_limit.exempt';
 const CONNECT_KEY = 'rate_limit.connect';
 const BAD_KEY = 'rate_limit.bad';
 const SOURCE_KEY = 'rate_limit.bad_source';
+/** The transaction's message-limit verdict (PolicyMemo.message), counted at MAIL. */
+const MAIL_KEY = 'rate_limit.mail';
 
 /** What the bad-recipient throttle last read of the source (null: read it again). */
 interface SourceState {
@@ -164,8 +166,11 @@ export class RateLimit implements Check {
     const stages: PolicyStage[] = [];
     const watches: PolicyStage[] = [];
     if (this.counting) (o.reportAt === 'connect' ? stages : watches).push('connect');
-    if (this.messageLimits.length > 0) stages.push('mail');
-    else if (this.concurrentLimits.length > 0 || o.accessLimits !== null) watches.push('mail');
+    // messages are counted at MAIL; like the connection limits they are reported at RCPT
+    // (report_at rcpt), or refused at MAIL itself (report_at connect: as early as possible)
+    if (this.messageLimits.length > 0 && o.reportAt === 'connect') stages.push('mail');
+    else if (this.messageLimits.length > 0 || this.concurrentLimits.length > 0 || o.accessLimits !== null)
+      watches.push('mail');
     stages.push('rcpt');
     this.stages = stages;
     this.watches = watches;
@@ -199,13 +204,16 @@ export class RateLimit implements Check {
 
   watch(input: PolicyInput): void {
     const session = input.session;
-    if (session === undefined || rateExemption(this.o, input, session) !== null) return;
-    const done =
-      input.stage === 'connect'
-        ? this.connectFinding(input, session)
-        : input.stage === 'mail'
-          ? this.renew(session)
-          : null;
+    if (session === undefined) return;
+    const exempt = rateExemption(this.o, input, session);
+    const usersOnly = exempt !== null && exempt.startsWith('authenticated') && this.userLimits;
+    if (exempt !== null && !usersOnly) return;
+    let done: MaybePromise<unknown>;
+    if (input.stage === 'connect') done = usersOnly ? null : this.connectFinding(input, session);
+    else if (input.stage === 'mail') {
+      // the message counted now, its verdict kept for the RCPTs of this transaction
+      done = input.memo.message(MAIL_KEY, () => this.atMail(input, session, usersOnly));
+    } else done = null;
     if (done instanceof Promise) done.catch(() => undefined);
   }
 
@@ -375,13 +383,17 @@ export class RateLimit implements Check {
       return then(settleAll(specs.flatMap((spec) => this.takeFor(spec, input))), judge);
     };
     const fail = (e: unknown): CheckResult => ({ kind: 'error', error: errorText(e) });
+    // the message's own verdict (counted at MAIL, reported here), then the connection's
+    const atMail = input.memo.message<MaybePromise<CheckResult> | null>(MAIL_KEY, () => null);
+    const afterMail = (next: () => MaybePromise<CheckResult>): MaybePromise<CheckResult> =>
+      atMail === null ? next() : then(atMail, (m) => (m.kind === 'pass' ? next() : m));
     try {
       const r =
         this.counting && !usersOnly
           ? then(this.connectFinding(input, session), (f) =>
-              f.error !== null || f.refusal !== null ? this.report(f) : recipients(),
+              f.error !== null || f.refusal !== null ? this.report(f) : afterMail(recipients),
             )
-          : recipients();
+          : afterMail(recipients);
       return r instanceof Promise ? r.catch(fail) : r;
     } catch (e) {
       return fail(e);

@@ -94,7 +94,7 @@ async function waitLog(
   }
 }
 
-/** One message's MAIL FROM through the daemon, from `client`: the reply text, or `continue`. */
+/** One message (MAIL, one RCPT) through the daemon, from `client`: the RCPT reply text, or `continue`. */
 async function mailReply(d: Daemon, client: string): Promise<{ reply: string; ms: number }> {
   const mta = await FakeMta.connect({ path: d.socket });
   try {
@@ -102,7 +102,9 @@ async function mailReply(d: Daemon, client: string): Promise<{ reply: string; ms
     mta.macro('C', { v: 'Postfix 3.7.11' });
     mta.send({ kind: 'connect', hostname: `[${client}]`, family: 'inet4', port: 1, address: client });
     const start = performance.now();
-    const r = await mta.request({ kind: 'mail', sender: '<a@b.example>', args: [] });
+    // MAIL is only watched (no reply: NR_MAIL); the message's verdict comes at its RCPT
+    mta.send({ kind: 'mail', sender: '<a@b.example>', args: [] });
+    const r = await mta.request({ kind: 'rcpt', recipient: '<u@example.test>', args: [] });
     const ms = performance.now() - start;
     return { reply: r.kind === 'replycode' ? r.text : r.kind, ms };
   } finally {

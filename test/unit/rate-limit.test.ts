@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryBanStore } from '../../rules/ban-store.js';
-import type { CheckResult, PolicyInput, PolicyStage, SessionHooks } from '../../rules/check.js';
+import type { CheckResult, PolicyInput, PolicyMemo, PolicyStage, SessionHooks } from '../../rules/check.js';
 import { NO_MEMO } from '../../rules/check.js';
 import { clientIp, parseNetwork } from '../../rules/networks.js';
 import { prefixKey, senderKey, sourceKeys } from '../../rules/rate-keys.js';
@@ -128,6 +128,19 @@ describe('memory store', () => {
     );
   });
 });
+
+/** A memo that remembers for one transaction (the daemon's adapter clears it at each MAIL). */
+function transactionMemo(): PolicyMemo {
+  const conn = new Map<string, unknown>();
+  const msg = new Map<string, unknown>();
+  const remember =
+    (m: Map<string, unknown>) =>
+    <T>(key: string, compute: () => T): T => {
+      if (!m.has(key)) m.set(key, compute());
+      return m.get(key) as T;
+    };
+  return { connection: remember(conn), message: remember(msg) };
+}
 
 /** A session as the daemon's adapter gives it: kept values and close callbacks. */
 class FakeSession implements SessionHooks {
@@ -269,39 +282,61 @@ describe('rate limit check', () => {
     a.session.close();
     assert.equal(connectThenRcpt(c).rcpt.kind, 'pass');
   });
-  it('MAIL is decided only with a messages limit; otherwise watched (lease renewal), never waited for', () => {
+  it('MAIL is never waited for with report_at rcpt (watched: messages counted, leases renewed); decided with report_at connect', () => {
     const concurrent = rateLimit([spec('concurrent', 2)]);
     assert.deepEqual(concurrent.stages, ['rcpt']);
     assert.deepEqual(concurrent.watches, ['connect', 'mail']);
     const messages = rateLimit([spec('messages', 2)]);
-    assert.deepEqual(messages.stages, ['mail', 'rcpt']);
-    assert.deepEqual(messages.watches, []);
+    assert.deepEqual(messages.stages, ['rcpt']);
+    assert.deepEqual(messages.watches, ['mail']);
+    const early = rateLimit([spec('messages', 2)], { reportAt: 'connect' });
+    assert.deepEqual(early.stages, ['mail', 'rcpt']);
   });
-  it('messages and recipients, by client, sender and authenticated user', () => {
+  it('messages and recipients, by client, sender and authenticated user; a message refused at MAIL is reported at its RCPTs', () => {
     const c = rateLimit([
       spec('messages', 2, {
         name: 'msgs_by_sender',
         by: 'sender',
         reply: '452 4.3.2 Message rate limit exceeded.',
       }),
+    ]);
+    const r = rateLimit([
       spec('recipients', 3, { name: 'rcpts', reply: '452 4.3.2 Recipient rate limit exceeded.' }),
     ]);
     const s = new FakeSession();
-    assert.equal(run(c, input('mail', s)).kind, 'pass');
-    assert.equal(run(c, input('mail', s)).kind, 'pass');
-    const third = run(c, input('mail', s));
-    assert.ok(third.kind === 'hit');
-    assert.equal(run(c, input('mail', s, { sender: '<other@b.example>' })).kind, 'pass', 'another sender');
-    assert.equal(run(c, input('mail', s, { sender: '<>' })).kind, 'pass', 'the null sender has no key');
-    for (let i = 0; i < 3; i++) assert.equal(run(c, input('rcpt', s)).kind, 'pass');
-    const fourth = run(c, input('rcpt', s));
-    assert.ok(fourth.kind === 'hit' && 'reply' in fourth.verdict);
-    assert.equal(fourth.verdict.reply.text, 'Recipient rate limit exceeded.');
+    /** One transaction: MAIL watched, then `rcpts` RCPTs decided; their results. */
+    const message = (rcpts: number, extra: Partial<PolicyInput> = {}, limit = c): CheckResult[] => {
+      const memo = transactionMemo();
+      limit.watch(input('mail', s, { memo, ...extra }));
+      return Array.from({ length: rcpts }, () => run(limit, input('rcpt', s, { memo, ...extra })));
+    };
+    assert.equal(message(1)[0]?.kind, 'pass');
+    assert.equal(message(1)[0]?.kind, 'pass');
+    const third = message(2);
+    for (const r of third) {
+      assert.ok(r.kind === 'hit' && 'reply' in r.verdict, JSON.stringify(r));
+      assert.equal(r.verdict.reply.text, 'Message rate limit exceeded.');
+    }
+    assert.equal(message(1, { sender: '<other@b.example>' })[0]?.kind, 'pass', 'another sender');
+    assert.equal(message(1, { sender: '<>' })[0]?.kind, 'pass', 'the null sender has no key');
+    assert.deepEqual(
+      message(2, {}, r).map((x) => x.kind),
+      ['pass', 'pass'],
+    );
+    const rcpts = message(2, {}, r);
+    assert.deepEqual(
+      rcpts.map((x) => x.kind),
+      ['pass', 'hit'],
+      'the 4th recipient',
+    );
+    const over = rcpts[1];
+    assert.ok(over?.kind === 'hit' && 'reply' in over.verdict);
+    assert.equal(over.verdict.reply.text, 'Recipient rate limit exceeded.');
     const byUser = rateLimit([spec('messages', 1, { by: 'user' })]);
     const auth = { macro: (n: string) => (n === 'auth_authen' ? 'alice' : undefined) };
-    assert.equal(run(byUser, input('mail', s, auth)).kind, 'pass');
-    assert.equal(run(byUser, input('mail', s, auth)).kind, 'hit');
-    assert.equal(run(byUser, input('mail', s)).kind, 'pass', 'unauthenticated: no key');
+    assert.equal(message(1, auth, byUser)[0]?.kind, 'pass');
+    assert.equal(message(1, auth, byUser)[0]?.kind, 'hit', 'per-user limits apply to authenticated clients');
+    assert.equal(message(1, {}, byUser)[0]?.kind, 'pass', 'unauthenticated: no key');
   });
   it('exempt: trusted networks, the allow list, authenticated clients; the explain tool counts nothing', () => {
     const net = parseNetwork('192.0.2.0/24');
@@ -317,10 +352,14 @@ describe('rate limit check', () => {
     const c = rateLimit([spec('messages', 1)]);
     const auth = { macro: (n: string) => (n === 'auth_authen' ? 'alice' : undefined) };
     const s = new FakeSession();
-    for (let i = 0; i < 3; i++) assert.equal(run(c, input('mail', s, auth)).kind, 'pass', 'not counted');
-    assert.equal(run(c, input('rcpt', s, auth)).kind, 'skip');
-    assert.equal(run(c, input('mail', s)).kind, 'pass', 'the first unauthenticated message');
-    assert.equal(run(c, input('mail', s)).kind, 'hit');
+    const message = (extra: Partial<PolicyInput>): string => {
+      const memo = transactionMemo();
+      c.watch(input('mail', s, { memo, ...extra }));
+      return run(c, input('rcpt', s, { memo, ...extra })).kind;
+    };
+    for (let i = 0; i < 3; i++) assert.equal(message(auth), 'skip', 'authenticated: not counted');
+    assert.equal(message({}), 'pass', 'the first unauthenticated message');
+    assert.equal(message({}), 'hit');
     const store = new MemoryRateStore();
     const explained = rateLimit([spec('connections', 1)], { store });
     explained.watch(input('connect', undefined));
