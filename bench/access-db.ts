@@ -13,12 +13,19 @@
 //   reload   the load generator (bench/c/loadgen.c, Postfix-like, 64 connections, --timeline) against
 //            the daemon serving the compiled map, for each `workers` setting asked for; during the
 //            run the source is edited and recompiled with makemap (the daemon swaps the map), the
-//            daemon gets one SIGHUP, and a precompiled third version is renamed into place. Proven
-//            from the generator's and the daemon's own output: no loadgen error, no tempfail, every
-//            message finished, one decision line per recipient and message, the decision lines'
-//            `access_db` version moving v1 -> v2 -> v3 with no transaction seeing two, and every
-//            decision of the load generator's clients the map affects equal to what that version
-//            of the map says; latency per second around each swap.
+//            daemon's configuration file is rewritten (relay_guard.reply gains CONFIG_V2_MARK) and
+//            the daemon gets one SIGHUP, and a precompiled third version is renamed into place.
+//            Proven from the generator's and the daemon's own output: no loadgen error, no
+//            tempfail, every message finished, one decision line per recipient and message, the
+//            decision lines' `access_db` version moving v1 -> v2 -> v3 with no transaction seeing
+//            two, every decision of the load generator's clients the map affects equal to what
+//            that version of the map says, every relay refusal carrying the reply of the
+//            configuration its line's `config_generation` names; latency per second around each
+//            swap. The daemon runs with `metrics` on: /metrics is scraped (plain fetch) before the
+//            load, after each step and at the end, and checked: config_generation and
+//            access_db_info/entries show what the daemon logged, the reload counters go up by one
+//            per worker and step, decisions_total and connections_total account for every line
+//            and connection (with workers: the primary's sum over them).
 // Results: the `access-db` section of docs/benchmarks.md (between its markers; bench/run.ts keeps
 // it when it rewrites the rest) and docs/benchmarks-access-db.json, written here, never by hand.
 // The shared-machine guard of bench/run.ts applies: before each heavy step it waits until the
@@ -31,7 +38,10 @@
 //   --concurrency N    reload test connections (default 64)
 //   --duration SEC     reload test measured seconds (default 20)   --warmup SEC (default 2)
 //   --workers L        reload test daemon settings, from 1,auto (default 1,auto)
-//   --parts L          from load,lookup,reload (default all; the map is always generated and compiled)
+//   --parts L          from load,lookup,reload (default all; the map is always generated and compiled);
+//                      the parts left out are carried over from the raw file in --out when it was
+//                      measured on the same map (same source sha256), with the date and tree they
+//                      were measured on named in the section; otherwise the section lacks them
 //   --out DIR          where the reports go (default docs)
 //   --keep DIR         generate the files in DIR and keep them (default: a temporary directory)
 //   --quick            --entries 100000 --repeat 1 --lookups 20000 --duration 8 (a smoke run)
@@ -346,6 +356,10 @@ interface Daemon {
   readonly listen: string;
   readonly logFile: string;
   readonly configFile: string;
+  /** What configFile holds (the reload test rewrites it). */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** `http://127.0.0.1:PORT/metrics` when started with metrics on. */
+  readonly metricsUrl: string | null;
   /** spawn -> `started` line. */
   readonly startedMs: number;
 }
@@ -355,10 +369,18 @@ async function startDaemon(
   name: string,
   workers: WorkersSetting,
   accessFile: string | null,
+  withMetrics = false,
 ): Promise<Daemon> {
   const config = parseYaml(await readFile(configTemplate, 'utf8')) as Record<string, unknown>;
   const port = await freePort();
   const listen = `inet:${port}@127.0.0.1`;
+  let metricsUrl: string | null = null;
+  if (withMetrics) {
+    let mport = await freePort();
+    while (mport === port) mport = await freePort();
+    config['metrics'] = { enabled: true, listen: `127.0.0.1:${mport}` };
+    metricsUrl = `http://127.0.0.1:${mport}/metrics`;
+  }
   const logFile = path.join(dir, `${name}.log`);
   await rm(logFile, { force: true });
   config['listen'] = [listen];
@@ -383,7 +405,16 @@ async function startDaemon(
   const deadline = t0 + 300_000;
   for (;;) {
     if (hasStarted(readText(logFile)) && proc.child.pid !== undefined) {
-      return { proc, pid: proc.child.pid, listen, logFile, configFile, startedMs: performance.now() - t0 };
+      return {
+        proc,
+        pid: proc.child.pid,
+        listen,
+        logFile,
+        configFile,
+        config,
+        metricsUrl,
+        startedMs: performance.now() - t0,
+      };
     }
     if (exit !== undefined || performance.now() > deadline) break;
     await sleep(20);
@@ -626,6 +657,13 @@ async function lookupCosts(
 type Label = 'v1' | 'v2' | 'v3';
 const LABELS: readonly Label[] = ['v1', 'v2', 'v3'];
 
+/** The configuration change of the SIGHUP step: the relay guard's reply (its default text, which
+ *  the benchmark configuration keeps) gains this mark; it shows in every relay refusal's decision
+ *  line (`reply`) and in the reply the client gets, nothing else changes. */
+const RELAY_REPLY = '550 5.7.1 Relaying denied';
+const RELAY_TEXT = 'Relaying denied';
+const CONFIG_V2_MARK = ' (bench config v2)';
+
 interface ScheduledEvent {
   readonly name: 'makemap' | 'sighup' | 'rename';
   readonly what: string;
@@ -644,6 +682,54 @@ interface LoggedEvent {
   readonly ok: boolean | null;
   readonly label: Label | null;
   readonly loadMs: number | null;
+  /** The configuration generation the line names (`reload`, `access_db_reload`; older raw files:
+   *  absent). */
+  readonly generation?: number | null;
+  readonly entries?: number | null;
+}
+
+/** When /metrics was read: before the load, after each step (once the daemon logged its answers
+ *  to it), after the load generator ended. */
+type ScrapePoint = 'before' | 'makemap' | 'sighup' | 'rename' | 'end';
+const SCRAPE_POINTS: readonly ScrapePoint[] = ['before', 'makemap', 'sighup', 'rename', 'end'];
+
+/** The figures of one scrape (with workers: the primary's sum over them). Counters that have not
+ *  counted yet are absent from the exposition text; they read 0 here. */
+interface MetricsScrape {
+  readonly at: ScrapePoint;
+  /** ms after the load generator's t0 (negative: before it started). */
+  readonly tMs: number;
+  /** The request failed or did not answer 200 (the figures are then null). */
+  readonly error: string | null;
+  readonly generation: number | null;
+  /** milter_policy_access_db_info: version label -> value (1), every series present. */
+  readonly accessDbInfo: readonly { readonly version: string; readonly value: number }[];
+  readonly entries: number | null;
+  readonly accessReloads: { readonly ok: number; readonly refused: number } | null;
+  readonly configReloads: { readonly ok: number; readonly refused: number } | null;
+  /** milter_policy_decisions_total{mode="enforce"}: all, by stage, and the tempfails. */
+  readonly decisions: {
+    readonly all: number;
+    readonly rcpt: number;
+    readonly eom: number;
+    readonly tempfail: number;
+  } | null;
+  readonly connectionsTotal: number | null;
+  readonly connectionsOpen: number | null;
+  /** milter_policy_cluster_workers{state="ready"} (with workers only). */
+  readonly workersReady: number | null;
+}
+
+/** Decision lines per worker and configuration generation, and the relay refusals among them by
+ *  the reply they carry (the v1 configuration's, or the v2 one's with CONFIG_V2_MARK). */
+interface GenerationSpan {
+  readonly worker: number | null;
+  readonly generation: number | null;
+  readonly firstMs: number;
+  readonly lastMs: number;
+  readonly count: number;
+  readonly relayOld: number;
+  readonly relayNew: number;
 }
 
 interface Check {
@@ -684,6 +770,12 @@ interface ReloadRun {
   };
   readonly errorLines: Record<string, number>;
   readonly warnSamples: readonly string[];
+  /** The configuration change of the SIGHUP step (older raw files: absent). */
+  readonly configChange?: { readonly key: string; readonly before: string; readonly after: string };
+  readonly generations?: readonly GenerationSpan[];
+  /** The metrics endpoint and what it showed (older raw files: absent). */
+  readonly metricsUrl?: string | null;
+  readonly metrics?: readonly MetricsScrape[];
   /** Resident memory of the daemon's process tree: before the load, highest, per bucket. */
   readonly rss: {
     readonly beforeMiB: number | null;
@@ -810,7 +902,99 @@ function logged(l: Record<string, unknown>, t0Epoch: number, versions: Record<La
     ok: typeof l['ok'] === 'boolean' ? l['ok'] : null,
     label: labelOf(versions, l['version']),
     loadMs: typeof l['load_ms'] === 'number' ? l['load_ms'] : null,
+    generation: typeof l['generation'] === 'number' ? l['generation'] : null,
+    entries: typeof l['entries'] === 'number' ? l['entries'] : null,
   };
+}
+
+// ---- metrics scrapes ----
+
+interface ExpositionSample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** The sample lines of a Prometheus text-format exposition (comments and blank lines skipped). */
+function parseExposition(text: string): ExpositionSample[] {
+  const out: ExpositionSample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (m === null) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    out.push({ name: m[1] as string, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/** GET /metrics and the figures the reload test checks. */
+async function scrapeMetrics(url: string, at: ScrapePoint, t0Epoch: number): Promise<MetricsScrape> {
+  const epoch = Date.now();
+  const empty = {
+    generation: null,
+    accessDbInfo: [],
+    entries: null,
+    accessReloads: null,
+    configReloads: null,
+    decisions: null,
+    connectionsTotal: null,
+    connectionsOpen: null,
+    workersReady: null,
+  };
+  let text: string;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    text = await res.text();
+    if (res.status !== 200)
+      return { at, tMs: epoch - t0Epoch, error: `HTTP ${res.status}: ${text.slice(0, 300)}`, ...empty };
+  } catch (e) {
+    return { at, tMs: epoch - t0Epoch, error: e instanceof Error ? e.message : String(e), ...empty };
+  }
+  const xs = parseExposition(text);
+  const of = (name: string, where: Readonly<Record<string, string>> = {}): ExpositionSample[] =>
+    xs.filter(
+      (x) => x.name === `milter_policy_${name}` && Object.entries(where).every(([k, v]) => x.labels[k] === v),
+    );
+  const sum = (name: string, where?: Readonly<Record<string, string>>): number =>
+    of(name, where).reduce((n, x) => n + x.value, 0);
+  const one = (name: string, where?: Readonly<Record<string, string>>): number | null =>
+    of(name, where)[0]?.value ?? null;
+  const enforce = { mode: 'enforce' };
+  return {
+    at,
+    tMs: epoch - t0Epoch,
+    error: null,
+    generation: one('config_generation'),
+    accessDbInfo: of('access_db_info').map((x) => ({ version: x.labels['version'] ?? '', value: x.value })),
+    entries: one('access_db_entries'),
+    accessReloads: {
+      ok: sum('access_db_reloads_total', { result: 'ok' }),
+      refused: sum('access_db_reloads_total', { result: 'refused' }),
+    },
+    configReloads: {
+      ok: sum('config_reloads_total', { result: 'ok' }),
+      refused: sum('config_reloads_total', { result: 'refused' }),
+    },
+    decisions: {
+      all: sum('decisions_total', enforce),
+      rcpt: sum('decisions_total', { ...enforce, stage: 'rcpt' }),
+      eom: sum('decisions_total', { ...enforce, stage: 'eom' }),
+      tempfail: sum('decisions_total', { ...enforce, action: 'tempfail' }),
+    },
+    connectionsTotal: one('connections_total'),
+    connectionsOpen: one('connections_open'),
+    workersReady: one('cluster_workers', { state: 'ready' }),
+  };
+}
+
+/** The configuration file replaced in one rename, as an admin's editor or deploy tool would. */
+async function rewriteConfig(file: string, config: Readonly<Record<string, unknown>>): Promise<void> {
+  const tmp = `${file}.new`;
+  await writeFile(tmp, stringifyYaml(config));
+  await rename(tmp, file);
 }
 
 async function reloadUnderLoad(
@@ -826,7 +1010,14 @@ async function reloadUnderLoad(
   await copyFile(files.imageV1, files.image);
   const staged = path.join(files.dir, '.access.mpdb.v3');
   await copyFile(files.imageV3, staged);
-  const d = await startDaemon(files.dir, `reload-w${workers}`, workers, files.image);
+  const d = await startDaemon(files.dir, `reload-w${workers}`, workers, files.image, true);
+  const metricsUrl = d.metricsUrl as string;
+  const relayGuard = (d.config['relay_guard'] ?? {}) as Record<string, unknown>;
+  const configChange = {
+    key: 'relay_guard.reply',
+    before: typeof relayGuard['reply'] === 'string' ? relayGuard['reply'] : RELAY_REPLY,
+    after: `${RELAY_REPLY}${CONFIG_V2_MARK}`,
+  };
   const tail = new LogTail(d.logFile);
   await tail.poll();
   const workerCount = Math.max(1, tail.lines.filter((l) => l['event'] === 'access_db_loaded').length);
@@ -839,6 +1030,9 @@ async function reloadUnderLoad(
   sample();
   const beforeMiB =
     samples.length > 0 ? ((samples[0] as { s: ProcSample }).s.rssPages * PAGE_SIZE) / 2 ** 20 : null;
+  const scrapes: MetricsScrape[] = [];
+  // before the load: t0 is not known yet, its tMs is made relative to t0 below
+  scrapes.push(await scrapeMetrics(metricsUrl, 'before', 0));
   const args = [
     '--target',
     d.listen,
@@ -854,6 +1048,10 @@ async function reloadUnderLoad(
   ];
   const t0Epoch = Date.now();
   const lg = run(loadgenBin, args);
+  scrapes[0] = { ...(scrapes[0] as MetricsScrape), tMs: (scrapes[0] as MetricsScrape).tMs - t0Epoch };
+  const scrape = async (at: ScrapePoint): Promise<void> => {
+    scrapes.push(await scrapeMetrics(metricsUrl, at, t0Epoch));
+  };
   const tick = setInterval(sample, 250);
   const rel = (): number => Date.now() - t0Epoch;
   const at = async (ms: number): Promise<void> => {
@@ -883,21 +1081,26 @@ async function reloadUnderLoad(
       makemap: mm,
       answers: tail.lines.slice(from).map((l) => logged(l, t0Epoch, versions)),
     });
-    // 2. one SIGHUP (configuration reload; the map file is unchanged)
+    await scrape('makemap');
+    // 2. a configuration change (one rename of the rewritten file), then one SIGHUP; the map file
+    //    is unchanged, the daemon keeps the map it has
     await at(Math.max(o.warmup * 1000 + o.duration * 500, rel() + 2000));
     from = tail.lines.length;
     start = rel();
+    const relayV2 = { ...relayGuard, reply: configChange.after };
+    await rewriteConfig(d.configFile, { ...d.config, relay_guard: relayV2 });
     d.proc.child.kill('SIGHUP');
-    await tail.waitFor(from, (l) => l['event'] === 'reload', 1, 15_000);
+    await tail.waitFor(from, (l) => l['event'] === 'reload', workerCount, 15_000);
     await sleep(300);
     await tail.poll();
     events.push({
       name: 'sighup',
-      what: 'SIGHUP to the daemon',
+      what: `the configuration file rewritten (\`${configChange.key}: "${configChange.after}"\`, was \`"${configChange.before}"\`), then SIGHUP to the daemon`,
       atMs: start,
       endMs: rel(),
       answers: tail.lines.slice(from).map((l) => logged(l, t0Epoch, versions)),
     });
+    await scrape('sighup');
     // 3. a precompiled image renamed into place (the swap alone, no compile running beside it)
     await at(Math.max(o.warmup * 1000 + o.duration * 750, rel() + 2000));
     from = tail.lines.length;
@@ -911,6 +1114,7 @@ async function reloadUnderLoad(
       endMs: rel(),
       answers: tail.lines.slice(from).map((l) => logged(l, t0Epoch, versions)),
     });
+    await scrape('rename');
     if (rel() > total)
       problem = `the reload steps ran past the end of the load (${(rel() / 1000).toFixed(1)} s > ${total / 1000} s)`;
   } catch (e) {
@@ -920,6 +1124,7 @@ async function reloadUnderLoad(
   clearInterval(tick);
   sample();
   await sleep(500);
+  await scrape('end');
   await stopDaemon(d);
   let result: LoadgenResult | null = null;
   try {
@@ -952,6 +1157,10 @@ async function reloadUnderLoad(
     decisions: analysis.decisions,
     errorLines: analysis.errorLines,
     warnSamples: analysis.warnSamples,
+    configChange,
+    generations: analysis.generations,
+    metricsUrl,
+    metrics: scrapes,
     rss: { beforeMiB, peakMiB, perBucketMiB },
     checks: [] as Check[],
     problem,
@@ -990,6 +1199,7 @@ interface DecisionLine {
   client_addr?: string | null;
   recipient?: string | null;
   access_db?: string;
+  config_generation?: number;
 }
 
 async function analyseDecisions(
@@ -999,10 +1209,26 @@ async function analyseDecisions(
   source: string,
   fixedLines: Record<FixedName, number>,
   buckets: number,
-): Promise<Pick<ReloadRun, 'spans' | 'decisions' | 'errorLines' | 'warnSamples'>> {
+): Promise<
+  Pick<ReloadRun, 'spans' | 'decisions' | 'errorLines' | 'warnSamples'> & {
+    generations: readonly GenerationSpan[];
+  }
+> {
   const spans = new Map<
     string,
     { worker: number | null; label: Label | 'other'; firstMs: number; lastMs: number; count: number }
+  >();
+  const generations = new Map<
+    string,
+    {
+      worker: number | null;
+      generation: number | null;
+      firstMs: number;
+      lastMs: number;
+      count: number;
+      relayOld: number;
+      relayNew: number;
+    }
   >();
   const txVersion = new Map<string, string>();
   const mixed = new Set<string>();
@@ -1047,6 +1273,29 @@ async function analyseDecisions(
       s.lastMs = Math.max(s.lastMs, tMs);
       s.firstMs = Math.min(s.firstMs, tMs);
       s.count++;
+    }
+    const gen = r.config_generation ?? null;
+    const gKey = `${r.worker ?? '-'}:${gen ?? '-'}`;
+    let g = generations.get(gKey);
+    if (g === undefined) {
+      g = {
+        worker: r.worker ?? null,
+        generation: gen,
+        firstMs: tMs,
+        lastMs: tMs,
+        count: 0,
+        relayOld: 0,
+        relayNew: 0,
+      };
+      generations.set(gKey, g);
+    }
+    g.count++;
+    g.firstMs = Math.min(g.firstMs, tMs);
+    g.lastMs = Math.max(g.lastMs, tMs);
+    // the reply as the client sees it: `550 5.7.1 <rcpt>... Relaying denied[ (bench config v2)]`
+    if (r.action === 'reject' && (r.reply ?? '').includes(RELAY_TEXT)) {
+      if ((r.reply ?? '').includes(CONFIG_V2_MARK)) g.relayNew++;
+      else g.relayOld++;
     }
     const b = Math.floor(tMs / TIMELINE_MS);
     const pb = perBucket[b];
@@ -1093,6 +1342,9 @@ async function analyseDecisions(
     },
     errorLines,
     warnSamples,
+    generations: [...generations.values()].sort(
+      (a, b) => (a.worker ?? 0) - (b.worker ?? 0) || (a.generation ?? 0) - (b.generation ?? 0),
+    ),
   };
 }
 
@@ -1166,23 +1418,180 @@ function reloadChecks(x: Omit<ReloadRun, 'checks'>): Check[] {
     detail: `${d.mismatches} mismatches${d.mismatchSamples.length > 0 ? ` (first: ${d.mismatchSamples[0] ?? ''})` : ''}; map-driven decisions for every fixed entry: ${missing.length === 0 ? 'yes' : `missing ${missing.join(', ')}`}; the changed entry seen in all three versions: ${flipAll ? 'yes' : 'no'}`,
   });
   const reloads = x.events.flatMap((ev) => ev.answers).filter((a) => a.event === 'access_db_reload');
+  const sighup =
+    x.events.find((ev) => ev.name === 'sighup')?.answers.filter((a) => a.event === 'reload') ?? [];
   out.push({
     name: 'the daemon swapped the map twice, and the SIGHUP reloaded the configuration',
     pass:
       reloads.filter((a) => a.ok === true).length >= 2 * x.workerCount &&
       reloads.every((a) => a.ok === true) &&
-      (x.events
-        .find((ev) => ev.name === 'sighup')
-        ?.answers.some((a) => a.event === 'reload' && a.ok === true) ??
-        false),
+      sighup.length === x.workerCount &&
+      sighup.every((a) => a.ok === true),
     detail: x.events
       .map(
         (ev) =>
-          `${ev.name}: ${ev.answers.length === 0 ? 'no log line' : ev.answers.map((a) => `${a.event}${a.ok === false ? ' FAILED' : ''}${a.label === null ? '' : ` ${a.label}`}${a.loadMs === null ? '' : ` load_ms ${a.loadMs}`}`).join(', ')}`,
+          `${ev.name}: ${ev.answers.length === 0 ? 'no log line' : ev.answers.map((a) => `${a.worker === null ? '' : `w${a.worker} `}${a.event}${a.ok === true ? ' ok: true' : a.ok === false ? ' FAILED' : ''}${a.label === null ? '' : ` ${a.label}`}${a.generation === undefined || a.generation === null ? '' : ` generation ${a.generation}`}${a.loadMs === null ? '' : ` load_ms ${a.loadMs}`}`).join(', ')}`,
       )
       .join('; '),
   });
+  out.push(...configChangeChecks(x), ...metricsChecks(x));
   if (x.problem !== null) out.push({ name: 'the run itself', pass: false, detail: x.problem });
+  return out;
+}
+
+/** The generation each worker's `reload` line (of the SIGHUP step) names. */
+function reloadGenerations(x: Omit<ReloadRun, 'checks'>): Map<number | null, number | null> {
+  const out = new Map<number | null, number | null>();
+  for (const a of x.events.find((ev) => ev.name === 'sighup')?.answers ?? [])
+    if (a.event === 'reload' && a.ok === true) out.set(a.worker, a.generation ?? null);
+  return out;
+}
+
+/** The SIGHUP's configuration change: in force from the generation each worker's `reload` line
+ *  names, never before it, with every decision line saying which generation decided it. */
+function configChangeChecks(x: Omit<ReloadRun, 'checks'>): Check[] {
+  const c = x.configChange;
+  const gens = x.generations;
+  if (c === undefined || gens === undefined) return [];
+  const reloadGen = reloadGenerations(x);
+  const workers = [...new Set(x.spans.map((s) => s.worker))];
+  let pass = workers.length === x.workerCount && workers.length > 0;
+  const detail: string[] = [];
+  for (const w of workers) {
+    const g = reloadGen.get(w) ?? null;
+    const mine = gens.filter((s) => s.worker === w);
+    const sum = (xs: readonly GenerationSpan[], k: 'relayOld' | 'relayNew'): number =>
+      xs.reduce((n, s) => n + s[k], 0);
+    const before = mine.filter((s) => g !== null && (s.generation ?? 0) < g);
+    const after = mine.filter((s) => g !== null && (s.generation ?? 0) >= g);
+    const noGen = mine.filter((s) => s.generation === null).reduce((n, s) => n + s.count, 0);
+    const ok =
+      g !== null &&
+      noGen === 0 &&
+      sum(before, 'relayNew') === 0 &&
+      sum(after, 'relayOld') === 0 &&
+      sum(before, 'relayOld') > 0 &&
+      sum(after, 'relayNew') > 0;
+    if (!ok) pass = false;
+    const gensSeen = mine.map((s) => s.generation ?? '?').join(', ');
+    detail.push(
+      `${w === null ? 'daemon' : `worker ${w}`}: \`reload ok: true\` ${g === null ? 'missing' : `generation ${g}`}; decision lines of generations ${gensSeen}${noGen > 0 ? ` (${noGen} without config_generation)` : ''}; relay refusals before it ${sum(before, 'relayOld')} old reply / ${sum(before, 'relayNew')} new, from it on ${sum(after, 'relayOld')} old / ${sum(after, 'relayNew')} new`,
+    );
+  }
+  return [
+    {
+      name: `the configuration change (\`${c.key}\` + \`${CONFIG_V2_MARK.trim()}\`) decides from the reload's generation on, never before`,
+      pass,
+      detail: detail.join('; '),
+    },
+  ];
+}
+
+/** What the metrics endpoint must show at each scrape, from what the daemon logged. With workers
+ *  the primary serves the sum over its workers: counters add up (each worker swaps the map and
+ *  reloads the configuration itself, so one swap or SIGHUP adds one per worker), the generation and
+ *  access_db gauges are the highest worker's value. */
+function metricsChecks(x: Omit<ReloadRun, 'checks'>): Check[] {
+  const ms = x.metrics;
+  if (ms === undefined || x.metricsUrl === undefined || x.metricsUrl === null) return [];
+  const out: Check[] = [];
+  const w = x.workerCount;
+  const by = (at: ScrapePoint): MetricsScrape | undefined => ms.find((s) => s.at === at);
+  const failed = ms.filter((s) => s.error !== null);
+  const missing = SCRAPE_POINTS.filter((p) => by(p) === undefined);
+  out.push({
+    name: 'the metrics endpoint answered every scrape',
+    pass: failed.length === 0 && missing.length === 0,
+    detail: `${ms.length} scrapes (${ms.map((s) => s.at).join(', ')})${missing.length === 0 ? '' : `; missing: ${missing.join(', ')}`}${failed.length === 0 ? '' : `; failed: ${failed.map((s) => `${s.at}: ${s.error ?? ''}`).join('; ')}`}${w > 1 ? `; cluster_workers{state="ready"}: ${ms.map((s) => s.workersReady ?? '—').join(', ')}` : ''}`,
+  });
+  const stepGen = (name: ScheduledEvent['name']): number | null => {
+    const gs = (x.events.find((ev) => ev.name === name)?.answers ?? [])
+      .filter((a) => a.ok === true && (a.event === 'reload' || a.event === 'access_db_reload'))
+      .map((a) => a.generation ?? null);
+    return gs.length === 0 || gs.some((g) => g === null) ? null : Math.max(...(gs as number[]));
+  };
+  const entries = x.startup.find((a) => a.entries !== undefined && a.entries !== null)?.entries ?? null;
+  const expect: Record<
+    ScrapePoint,
+    { label: Label; generation: number | null; access: number; config: number }
+  > = {
+    before: { label: 'v1', generation: 1, access: 0, config: 0 },
+    makemap: { label: 'v2', generation: stepGen('makemap'), access: w, config: 0 },
+    sighup: { label: 'v2', generation: stepGen('sighup'), access: w, config: w },
+    rename: { label: 'v3', generation: stepGen('rename'), access: 2 * w, config: w },
+    end: { label: 'v3', generation: stepGen('rename'), access: 2 * w, config: w },
+  };
+  const versionOk: string[] = [];
+  const countersOk: string[] = [];
+  let vPass = missing.length === 0;
+  let cPass = missing.length === 0;
+  let prevGen: number | null = null;
+  for (const p of SCRAPE_POINTS) {
+    const s = by(p);
+    if (s === undefined) continue;
+    const e = expect[p];
+    const info = s.accessDbInfo.filter((i) => i.value > 0);
+    const infoLabels = info.map((i) => labelOf(x.versions, i.version) ?? `other ${i.version.slice(0, 15)}…`);
+    // one version in force, the expected one; the generation the daemon logged for the step, one
+    // more than at the scrape before (the end scrape: no step since the last one)
+    const genOk =
+      s.generation !== null &&
+      s.generation === e.generation &&
+      (prevGen === null || s.generation === prevGen + (p === 'end' ? 0 : 1));
+    const ok =
+      s.error === null &&
+      info.length === 1 &&
+      infoLabels[0] === e.label &&
+      genOk &&
+      entries !== null &&
+      s.entries === entries;
+    if (!ok) vPass = false;
+    versionOk.push(
+      `${p}: generation ${s.generation ?? '—'} (expected ${e.generation ?? 'no logged generation'}), version ${infoLabels.join(' + ') || 'none'} (expected ${e.label}), entries ${s.entries?.toLocaleString('en-US') ?? '—'}`,
+    );
+    prevGen = s.generation;
+    const a = s.accessReloads;
+    const c = s.configReloads;
+    const cOk =
+      a !== null &&
+      c !== null &&
+      a.ok === e.access &&
+      a.refused === 0 &&
+      c.ok === e.config &&
+      c.refused === 0;
+    if (!cOk) cPass = false;
+    countersOk.push(
+      `${p}: access_db ${a?.ok ?? '—'}${a !== null && a.refused > 0 ? ` (refused ${a.refused})` : ''} (expected ${e.access}), config ${c?.ok ?? '—'}${c !== null && c.refused > 0 ? ` (refused ${c.refused})` : ''} (expected ${e.config})`,
+    );
+  }
+  out.push({
+    name: 'after each step the metrics show the generation and map version the daemon logged',
+    pass: vPass,
+    detail: `${versionOk.join('; ')}; the map's entries as logged at start: ${entries?.toLocaleString('en-US') ?? '—'}`,
+  });
+  out.push({
+    name: `the reload counters (\`result="ok"\`) went up by ${w === 1 ? 'one' : `${w}, one per worker,`} per swap and per SIGHUP, nothing refused`,
+    pass: cPass,
+    detail: countersOk.join('; '),
+  });
+  const end = by('end');
+  const r = x.result;
+  const d = x.decisions;
+  if (end !== undefined && r !== null) {
+    const dm = end.decisions;
+    out.push({
+      name: 'at the end the metrics count every decision line and connection, no tempfail',
+      pass:
+        dm !== null &&
+        dm.rcpt === d.rcpt &&
+        dm.eom === d.eom &&
+        dm.all === d.rcpt + d.eom + d.other &&
+        dm.tempfail === 0 &&
+        end.connectionsTotal === r.totals.connections &&
+        end.connectionsOpen === 0,
+      detail: `decisions_total{mode="enforce"} ${dm?.all ?? '—'} / decision lines ${d.rcpt + d.eom + d.other} (rcpt ${dm?.rcpt ?? '—'} / ${d.rcpt}, eom ${dm?.eom ?? '—'} / ${d.eom}), action="tempfail" ${dm?.tempfail ?? '—'}; connections_total ${end.connectionsTotal ?? '—'} / loadgen connections ${r.totals.connections}; connections_open ${end.connectionsOpen ?? '—'}`,
+    });
+  }
   return out;
 }
 
@@ -1200,6 +1609,65 @@ interface RawReport {
   readonly load: readonly (LoadRun & Partial<Guard>)[];
   readonly lookups: (LookupReport & Partial<Guard>) | null;
   readonly reload: readonly (ReloadRun & Partial<Guard>)[];
+  /** Parts this run did not measure (`--parts`), carried over from the raw file of an earlier run
+   *  on the same map: when and on what tree they were measured. */
+  readonly carried?: Partial<Record<Part, PartOrigin>>;
+}
+
+interface PartOrigin {
+  readonly date: string;
+  readonly tree: string;
+  readonly command: string;
+}
+
+function treeOf(m: Machine): string {
+  return `${m.commit}${m.uncommitted.length === 0 ? ' (clean)' : ` plus uncommitted changes to ${m.uncommitted.map((f) => `\`${f}\``).join(', ')}`}`;
+}
+
+/** The parts `o.parts` leaves out, from the previous raw file in `o.out` when it was measured on
+ *  the same map (same source bytes); nothing when there is none or it is of another map. */
+async function carryOver(
+  o: Options,
+  source: SourceFacts,
+): Promise<Pick<RawReport, 'load' | 'lookups' | 'reload' | 'carried'> | null> {
+  const left = ALL_PARTS.filter((p) => !o.parts.includes(p));
+  if (left.length === 0) return null;
+  const file = path.join(o.out, 'benchmarks-access-db.json');
+  let prev: RawReport;
+  try {
+    prev = JSON.parse(await readFile(file, 'utf8')) as RawReport;
+  } catch {
+    say(`no earlier raw file ${path.relative(root, file)}: the section will lack ${left.join(', ')}`);
+    return null;
+  }
+  if (prev.source?.sha256 !== source.sha256) {
+    say(
+      `${path.relative(root, file)} was measured on another map (sha256 ${String(prev.source?.sha256).slice(0, 16)}…, this run ${source.sha256.slice(0, 16)}…): ${left.join(', ')} not carried over`,
+    );
+    return null;
+  }
+  const origin = (p: Part): PartOrigin =>
+    prev.carried?.[p] ?? { date: prev.date, tree: treeOf(prev.machine), command: prev.command };
+  const carried: Partial<Record<Part, PartOrigin>> = {};
+  const has: Record<Part, boolean> = {
+    load: prev.load.length > 0,
+    lookup: prev.lookups !== null,
+    reload: prev.reload.length > 0,
+  };
+  for (const p of left) if (has[p]) carried[p] = origin(p);
+  say(
+    `carried over from ${path.relative(root, file)}: ${
+      Object.entries(carried)
+        .map(([p, x]) => `${p} (${x.date})`)
+        .join(', ') || 'nothing'
+    }`,
+  );
+  return {
+    load: carried.load === undefined ? [] : prev.load,
+    lookups: carried.lookup === undefined ? null : prev.lookups,
+    reload: carried.reload === undefined ? [] : prev.reload,
+    carried,
+  };
 }
 
 function median(xs: readonly (number | null | undefined)[]): number | null {
@@ -1256,21 +1724,89 @@ function timelineTable(x: ReloadRun, t: Timeline): string[] {
   for (const ev of x.events) {
     note(
       ev.atMs,
-      ev.name === 'makemap' ? 'makemap starts' : ev.name === 'sighup' ? 'SIGHUP' : 'image renamed into place',
+      ev.name === 'makemap'
+        ? 'makemap starts'
+        : ev.name === 'sighup'
+          ? `${x.configChange === undefined ? '' : 'configuration rewritten, '}SIGHUP`
+          : 'image renamed into place',
     );
     if (ev.name === 'makemap') note(ev.endMs, `makemap done (${secs(ev.makemap?.wallMs)} s)`);
     for (const a of ev.answers)
       note(
         a.tMs,
-        `${a.worker === null ? '' : `w${a.worker} `}${a.event}${a.ok === false ? ' FAILED' : ''}${a.label === null ? '' : ` ${a.label}`}${a.loadMs === null ? '' : ` (load ${a.loadMs} ms)`}`,
+        `${a.worker === null ? '' : `w${a.worker} `}${a.event}${a.ok === false ? ' FAILED' : ''}${a.label === null ? '' : ` ${a.label}`}${a.generation === undefined || a.generation === null ? '' : ` gen ${a.generation}`}${a.loadMs === null ? '' : ` (load ${a.loadMs} ms)`}`,
       );
   }
+  for (const m of x.metrics ?? []) if (m.at !== 'before') note(m.tMs, `metrics scraped (${m.at})`);
   t.buckets.forEach((b, i) => {
     const d = x.decisions.perBucket[i] ?? {};
     L.push(
       `| ${((i * t.bucket_ms) / 1000).toFixed(0)} | ${b.messages} | ${usToMs(b.p50_us)} | ${usToMs(b.p99_us)} | ${usToMs(b.max_us)} | ${b.tempfail} | ${b.errors} | ${d['v1'] ?? 0} / ${d['v2'] ?? 0} / ${d['v3'] ?? 0} | ${f0(x.rss.perBucketMiB[i])} | ${(notes.get(i) ?? []).join('; ')} |`,
     );
   });
+  return L;
+}
+
+/** The scrapes of the metrics endpoint, one row each. */
+function metricsTable(x: ReloadRun, ms: readonly MetricsScrape[]): string[] {
+  const L: string[] = [];
+  const w = x.workerCount;
+  L.push(
+    `Metrics (\`GET ${(x.metricsUrl ?? '').replace(/:\d+\//, ':PORT/')}\`, plain \`fetch\`), read before the load, after each step once the daemon had logged its answer${w > 1 ? 's' : ''} to it, and at the end. ` +
+      (w > 1
+        ? `With \`workers: ${x.workers}\` the primary serves the sum over its ${w} workers: each worker swaps the map and reloads the configuration itself, so a swap adds ${w} to \`access_db_reloads_total\` and a SIGHUP ${w} to \`config_reloads_total\` (reloads performed by worker processes, not reload events); \`config_generation\`, \`access_db_info\` and \`access_db_entries\` are the highest worker's value (\`max\`), so \`access_db_info\` shows one series once every worker has swapped (two for the moment between their swaps); \`decisions_total\` and \`connections_total\` add up to the whole daemon's.`
+        : "With `workers: 1` the daemon itself serves: every figure is the one process's.") +
+      ' The generation goes up by one for every map swap and every configuration reload.',
+  );
+  L.push('');
+  L.push(
+    '| scrape | at s | `config_generation` | `access_db_info{version}` | `access_db_entries` | `access_db_reloads_total{result="ok"}` | `config_reloads_total{result="ok"}` | `decisions_total{mode="enforce"}` | tempfail decisions | `connections_total` / open |',
+  );
+  L.push('|---|--:|--:|---|--:|--:|--:|--:|--:|--:|');
+  const label: Record<ScrapePoint, string> = {
+    before: 'before the load',
+    makemap: 'after makemap (v2 swapped in)',
+    sighup: 'after the configuration change + SIGHUP',
+    rename: 'after the rename (v3 swapped in)',
+    end: 'end (load generator done)',
+  };
+  for (const m of ms) {
+    if (m.error !== null) {
+      L.push(
+        `| ${label[m.at]} | ${secs(m.tMs)} | scrape failed: ${m.error.replace(/\|/g, '\\|')} | ${Array(7).fill('—').join(' | ')} |`,
+      );
+      continue;
+    }
+    const info =
+      m.accessDbInfo
+        .map(
+          (i) =>
+            `${labelOf(x.versions, i.version) ?? 'other'} \`${i.version.slice(0, 15)}…\`${i.value === 1 ? '' : ` = ${i.value}`}`,
+        )
+        .join('<br>') || '—';
+    const refused = (c: { ok: number; refused: number } | null): string =>
+      c === null ? '—' : `${c.ok}${c.refused > 0 ? ` (refused ${c.refused})` : ''}`;
+    L.push(
+      `| ${label[m.at]} | ${secs(m.tMs)} | ${m.generation ?? '—'} | ${info} | ${m.entries?.toLocaleString('en-US') ?? '—'} | ${refused(m.accessReloads)} | ${refused(m.configReloads)} | ${m.decisions?.all.toLocaleString('en-US') ?? '—'} | ${m.decisions?.tempfail ?? '—'} | ${m.connectionsTotal?.toLocaleString('en-US') ?? '—'} / ${m.connectionsOpen ?? '—'} |`,
+    );
+  }
+  L.push('');
+  const gens = x.generations;
+  if (gens !== undefined && x.configChange !== undefined) {
+    L.push(
+      `Decision lines by the \`config_generation\` they name, and the relay refusals among them by their reply (old: \`${x.configChange.before}\`; new: \`${x.configChange.after}\`):`,
+    );
+    L.push('');
+    L.push(
+      '| worker | generation | decision lines | first – last s | relay refusals, old reply | new reply |',
+    );
+    L.push('|---|--:|--:|---|--:|--:|');
+    for (const g of gens)
+      L.push(
+        `| ${g.worker ?? 'daemon'} | ${g.generation ?? '—'} | ${g.count.toLocaleString('en-US')} | ${secs(g.firstMs)} – ${secs(g.lastMs)} | ${g.relayOld.toLocaleString('en-US')} | ${g.relayNew.toLocaleString('en-US')} |`,
+      );
+    L.push('');
+  }
   return L;
 }
 
@@ -1320,9 +1856,22 @@ function markdownSection(rep: RawReport): string {
   );
   L.push('');
   L.push(
-    `Measured ${rep.date} on ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, Node ${m.node}, tree ${m.commit}${m.uncommitted.length === 0 ? ' (clean)' : ` plus uncommitted changes to ${m.uncommitted.map((f) => `\`${f}\``).join(', ')}`}.`,
+    `Measured ${rep.date} on ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, Node ${m.node}, tree ${treeOf(m)}.`,
   );
   L.push('');
+  const carried = rep.carried ?? {};
+  const carriedNote = (p: Part): string => {
+    const c = carried[p];
+    return c === undefined
+      ? ''
+      : `Carried over from an earlier run on the same map (this run measured only ${rep.options.parts.join(', ')}): measured ${c.date} on tree ${c.tree}, by \`${c.command}\`. `;
+  };
+  if (Object.keys(carried).length > 0) {
+    L.push(
+      `This run (\`--parts ${rep.options.parts.join(',')}\`) measured the compile step and ${rep.options.parts.join(', ')}; ${(Object.keys(carried) as Part[]).join(', ')} ${Object.keys(carried).length === 1 ? 'is' : 'are'} carried over from the raw file of an earlier run on the same map (same source bytes), as noted where ${Object.keys(carried).length === 1 ? 'it appears' : 'they appear'}.`,
+    );
+    L.push('');
+  }
   L.push('Reproduce (from the repository root):');
   L.push('');
   L.push('```sh');
@@ -1354,11 +1903,12 @@ function markdownSection(rep: RawReport): string {
   const loads = (v: LoadVariant): (LoadRun & Partial<Guard>)[] => rep.load.filter((x) => x.variant === v);
   const none = loads('none');
   const baseRss = median(none.map((x) => x.idle?.rssMiB));
+  // the steps this run measured (carried-over parts were counted by their own run)
   const steps: Partial<Guard>[] = [
     ...rep.compile,
-    ...rep.load,
-    ...(rep.lookups === null ? [] : [rep.lookups]),
-    ...rep.reload,
+    ...(carried.load === undefined ? rep.load : []),
+    ...(carried.lookup === undefined && rep.lookups !== null ? [rep.lookups] : []),
+    ...(carried.reload === undefined ? rep.reload : []),
   ];
   L.push(
     `Each figure is the median of ${rep.options.repeat} run(s), range in brackets. Before each step the script waits for the machine to be idle and for no other session's loadgen/null-milter to run; ` +
@@ -1382,7 +1932,7 @@ function markdownSection(rep: RawReport): string {
   L.push('');
   if (rep.load.length > 0) {
     L.push(
-      `Daemon (\`workers: 1\`, the benchmark configuration) started fresh each time; memory read from /proc/PID/status after ${IDLE_S} s idle.`,
+      `${carriedNote('load')}Daemon (\`workers: 1\`, the benchmark configuration) started fresh each time; memory read from /proc/PID/status after ${IDLE_S} s idle.`,
     );
     L.push('');
     L.push(
@@ -1425,7 +1975,7 @@ function markdownSection(rep: RawReport): string {
     L.push('### Lookup cost');
     L.push('');
     L.push(
-      `In one process, on the compiled image: \`readAccessImage\` (read and checksum, what the daemon's loader thread does) ${f0(lk.readMs)} ms; \`AccessSnapshot.fromImage\` (metadata JSON, the tables of the ${lk.cidrKeys.toLocaleString('en-US')} CIDR keys: what a swap costs the daemon's event loop) ${f0(lk.openMs)} ms on its first call, ${f0(lk.openWarmMs)} ms warm. ` +
+      `${carriedNote('lookup')}In one process, on the compiled image: \`readAccessImage\` (read and checksum, what the daemon's loader thread does) ${f0(lk.readMs)} ms; \`AccessSnapshot.fromImage\` (metadata JSON, the tables of the ${lk.cidrKeys.toLocaleString('en-US')} CIDR keys: what a swap costs the daemon's event loop) ${f0(lk.openMs)} ms on its first call, ${f0(lk.openWarmMs)} ms warm. ` +
         `Walks as the daemon calls them (tagged, then untagged at each step; no lookupdotdomain), ${lk.rows[0]?.queries.toLocaleString('en-US') ?? 0} queries per row, after two warm-up passes: mean over whole passes (median of 3); p50 and p99 of single calls timed with process.hrtime.bigint, its own ${f0(lk.timerNs)} ns subtracted. Other work on the machine meanwhile: ${rest([lk])} % of a core.`,
     );
     L.push('');
@@ -1444,7 +1994,7 @@ function markdownSection(rep: RawReport): string {
     );
     L.push('');
     L.push(
-      `\`${x.loadgenCommand.replace(/inet:\d+@/, 'inet:PORT@')}\` against the daemon on the benchmark configuration plus \`access_db: {file: access.mpdb, check_interval: 1s, blocklist_recipients: true, delay_checks: true}\`. ` +
+      `${carriedNote('reload')}\`${x.loadgenCommand.replace(/inet:\d+@/, 'inet:PORT@')}\` against the daemon on the benchmark configuration plus \`access_db: {file: access.mpdb, check_interval: 1s, blocklist_recipients: true, delay_checks: true}\`${x.metrics === undefined ? '' : ' and `metrics: {enabled: true, listen: "127.0.0.1:PORT"}`'}. ` +
         `During the measured window: ${x.events.map((ev) => `at ${secs(ev.atMs)} s ${ev.what}`).join('; ')}.` +
         (r === null
           ? ''
@@ -1454,6 +2004,7 @@ function markdownSection(rep: RawReport): string {
     for (const ch of x.checks) L.push(`- ${ch.pass ? '✅' : '❌'} ${ch.name}: ${ch.detail}`);
     L.push(`- other work on the machine during the run: ${rest([x])} % of a core`);
     L.push('');
+    if (x.metrics !== undefined) L.push(...metricsTable(x, x.metrics));
     L.push(
       'Decisions that came from the fixed entries (from the decision log, by the version the line names):',
     );
@@ -1598,6 +2149,7 @@ async function main(): Promise<number> {
       }
     }
     const { out: _out, fromJson: _fj, keep: _keep, ...options } = o;
+    const prev = await carryOver(o, source);
     const rep: RawReport = {
       generatedBy: 'bench/access-db.ts',
       date,
@@ -1607,9 +2159,10 @@ async function main(): Promise<number> {
       source,
       image: { bytes: imageBytes, version: v1 },
       compile,
-      load,
-      lookups,
-      reload,
+      load: o.parts.includes('load') ? load : (prev?.load ?? []),
+      lookups: o.parts.includes('lookup') ? lookups : (prev?.lookups ?? null),
+      reload: o.parts.includes('reload') ? reload : (prev?.reload ?? []),
+      ...(prev === null || Object.keys(prev.carried ?? {}).length === 0 ? {} : { carried: prev.carried }),
     };
     await writeReports(o.out, rep);
     return reload.some((x) => x.checks.some((c) => !c.pass)) ? 2 : 0;
