@@ -183,7 +183,7 @@ function daemonConfig(port: number, withAccessDb: boolean): string {
     '# sendmail has no postmaster exemption from access_db or relaying rules',
     `postmaster: ${y({ always_accept: false })}`,
     `add_header: ${y({ enabled: false })}`,
-    `log: ${y({ level: 'info' })}`,
+    `log: ${y({ level: 'info', accepted: true })}`,
     ...(withAccessDb
       ? [
           `access_db: ${y({
