@@ -266,14 +266,9 @@ export class PolicyHandler implements MilterHandler {
     const c = session.client;
     const m = session.message;
     const passes = o.trace.filter((t) => t.result === 'pass');
+    const rule = o.decidedBy ?? passes[passes.length - 1]?.check ?? null;
     // counted whether or not the line is written (log.level, log.accepted)
-    runtime.services.observer?.decision?.(
-      stage,
-      decision,
-      o.decidedBy ?? passes[passes.length - 1]?.check ?? null,
-      o,
-      reply,
-    );
+    runtime.services.observer?.decision?.(stage, decision, rule, o, reply);
     const observed = [
       ...o.trace.filter((t) => t.result === 'observed').map(observedEntry),
       ...o.trace.flatMap((t) =>
@@ -309,7 +304,7 @@ export class PolicyHandler implements MilterHandler {
       event: 'decision',
       stage,
       action: decision.kind === 'continue' ? 'accept' : decision.kind,
-      rule: o.decidedBy ?? passes[passes.length - 1]?.check ?? null,
+      rule,
       entry: o.entry ?? passes.findLast((t) => t.entry !== undefined)?.entry ?? null,
       reason: o.reason ?? (passes.length > 0 ? passes.map((t) => t.reason).join('; ') : null),
       reply,

@@ -78,18 +78,12 @@ export interface AccessLimits {
   readonly connReply: string;
 }
 
-export interface RateLimitOptions {
+/** What both checks of this module are given: the stores, the exemptions, the reply form. */
+export interface RateCheckOptions {
   readonly store: RateStore;
   readonly bans: BanStore;
-  readonly limits: readonly RateLimitSpec[];
-  /** ClientRate:/ClientConn: entries of the access file (null: not used). */
-  readonly accessLimits: AccessLimits | null;
-  readonly reportAt: 'connect' | 'rcpt';
   /** sendmail's `terminate`: 421 (and the MTA closes the connection) instead of the reply's code. */
   readonly terminate: boolean;
-  readonly leaseMs: number;
-  /** A unique name for this process (lease ids must not collide across gateways). */
-  readonly instance: string;
   readonly allow: readonly Network[];
   readonly trustedNetworks: readonly Network[];
   readonly trustAuthenticated: boolean;
@@ -98,6 +92,16 @@ export interface RateLimitOptions {
   readonly budgetMs: number;
   readonly onError: OnError;
   readonly onBan?: (client: string, reason: string, ms: number) => void;
+}
+
+export interface RateLimitOptions extends RateCheckOptions {
+  readonly limits: readonly RateLimitSpec[];
+  /** ClientRate:/ClientConn: entries of the access file (null: not used). */
+  readonly accessLimits: AccessLimits | null;
+  readonly reportAt: 'connect' | 'rcpt';
+  readonly leaseMs: number;
+  /** A unique name for this process (lease ids must not collide across gateways). */
+  readonly instance: string;
 }
 
 /** What the connect-time counting found, kept for the session. */
@@ -126,6 +130,11 @@ interface SourceState {
   tokens: MaybePromise<number> | null;
 }
 let leaseSerial = 0;
+
+/** The leases this session holds (released when it ends). */
+function leasesOf(session: SessionHooks): { key: string; lease: string }[] {
+  return session.keep('rate_limit.leases', () => [] as { key: string; lease: string }[]);
+}
 
 function settleAll<T>(items: readonly MaybePromise<T>[]): MaybePromise<T[]> {
   return items.some((i) => i instanceof Promise) ? Promise.all(items) : (items as T[]);
@@ -188,11 +197,8 @@ export class RateLimit implements Check {
       return input.stage === 'rcpt' ? { kind: 'skip', reason: `exempt: ${exempt}` } : { kind: 'pass' };
     }
     switch (input.stage) {
-      case 'connect': {
-        const found = this.connectFinding(input, session);
-        if (this.o.reportAt !== 'connect') return then(found, () => ({ kind: 'pass' }) as CheckResult);
-        return then(found, (f) => this.report(f));
-      }
+      case 'connect': // decided here only with report_at connect (otherwise watched)
+        return then(this.connectFinding(input, session), (f) => this.report(f));
       case 'mail':
         return this.atMail(input, session);
       case 'rcpt':
@@ -231,6 +237,12 @@ export class RateLimit implements Check {
     return { kind: 'pass' };
   }
 
+  /** Pass, or a hit for the first refused attempt. */
+  private judge(input: PolicyInput, attempts: readonly Attempt[]): CheckResult {
+    const refusal = this.firstRefusal(input, attempts);
+    return refusal === null ? { kind: 'pass' } : this.hit(refusal.reply, refusal.reason);
+  }
+
   /** The first refused attempt as a finding, or null. */
   private firstRefusal(input: PolicyInput, attempts: readonly Attempt[]): ConnectFinding['refusal'] {
     const refused = attempts.find((a) => !a.result.allowed);
@@ -247,19 +259,10 @@ export class RateLimit implements Check {
       const ip = input.client.ip;
       if (ip === null) return { refusal: null, error: null };
       const attempts: MaybePromise<Attempt>[] = [];
-      const store = this.o.store;
       const lease = `${this.o.instance}:${++leaseSerial}`;
       for (const spec of this.connectionLimits) {
         for (const key of sourceKeys(ip, spec.ipv4Prefixes, spec.ipv6Prefixes)) {
-          const what = `more than ${count(spec.limit.burst, 'connection')}`;
-          attempts.push(
-            then(store.take(`rl:${spec.name}:${key}`, spec.limit, 1, spec.countRefused), (result) => ({
-              result,
-              spec,
-              key,
-              what,
-            })),
-          );
+          attempts.push(this.take(spec, key, `more than ${count(spec.limit.burst, 'connection')}`));
         }
       }
       for (const spec of this.concurrentLimits) {
@@ -274,14 +277,8 @@ export class RateLimit implements Check {
         if (rate !== null && rate > 0) {
           const spec = { name: 'ClientRate', reply: a.rateReply };
           const limit = { rate, perMs: a.windowMs, burst: rate };
-          attempts.push(
-            then(store.take(`clientrate:${key}`, limit, 1, false), (result) => ({
-              result,
-              spec,
-              key,
-              what: `more than ${count(rate, 'connection')} in ${a.windowMs / 1000} s`,
-            })),
-          );
+          const what = `more than ${count(rate, 'connection')} in ${a.windowMs / 1000} s`;
+          attempts.push(this.attempt(`clientrate:${key}`, limit, false, spec, key, what));
         }
         const conn = this.accessValue(a, 'clientconn', input);
         if (conn !== null && conn > 0) {
@@ -317,11 +314,11 @@ export class RateLimit implements Check {
     storeKey: string,
     lease: string,
     max: number,
-    spec: { readonly name: string; readonly reply: string },
+    spec: Attempt['spec'],
     key: string,
   ): MaybePromise<Attempt> {
     const store = this.o.store;
-    const leases = session.keep('rate_limit.leases', () => [] as { key: string; lease: string }[]);
+    const leases = leasesOf(session);
     return then(store.acquire(storeKey, lease, max, this.o.leaseMs), (result) => {
       if (result.allowed) {
         if (leases.length === 0) {
@@ -339,7 +336,7 @@ export class RateLimit implements Check {
 
   /** The leases of this session renewed (a long session keeps its place). */
   private renew(session: SessionHooks): MaybePromise<unknown> {
-    const leases = session.keep('rate_limit.leases', () => [] as { key: string; lease: string }[]);
+    const leases = leasesOf(session);
     if (leases.length === 0) return null;
     // renewed once half the lease is gone: most sessions end long before
     const renewed = session.keep('rate_limit.renewed', () => ({ at: Date.now() }));
@@ -359,10 +356,7 @@ export class RateLimit implements Check {
     for (const spec of this.messageLimits)
       if (!usersOnly || spec.by === 'user') steps.push(...this.takeFor(spec, input));
     const all = settleAll(steps);
-    const decide = (results: unknown[]): CheckResult => {
-      const refusal = this.firstRefusal(input, results.filter(isAttempt));
-      return refusal === null ? { kind: 'pass' } : this.hit(refusal.reply, refusal.reason);
-    };
+    const decide = (results: unknown[]): CheckResult => this.judge(input, results.filter(isAttempt));
     return all instanceof Promise
       ? all.then(decide, (e: unknown) => ({ kind: 'error', error: errorText(e) }))
       : decide(all);
@@ -373,14 +367,12 @@ export class RateLimit implements Check {
     session: SessionHooks,
     usersOnly = false,
   ): CheckResult | Promise<CheckResult> {
-    const judge = (list: Attempt[]): CheckResult => {
-      const refusal = this.firstRefusal(input, list);
-      return refusal === null ? { kind: 'pass' } : this.hit(refusal.reply, refusal.reason);
-    };
     const recipients = (): MaybePromise<CheckResult> => {
       const specs = usersOnly ? this.recipientLimits.filter((l) => l.by === 'user') : this.recipientLimits;
       if (specs.length === 0) return { kind: 'pass' };
-      return then(settleAll(specs.flatMap((spec) => this.takeFor(spec, input))), judge);
+      return then(settleAll(specs.flatMap((spec) => this.takeFor(spec, input))), (list) =>
+        this.judge(input, list),
+      );
     };
     const fail = (e: unknown): CheckResult => ({ kind: 'error', error: errorText(e) });
     // the message's own verdict (counted at MAIL, reported here), then the connection's
@@ -414,14 +406,28 @@ export class RateLimit implements Check {
       if (u !== undefined && u !== '') keys.push(u.toLowerCase());
     }
     const what = `more than ${count(spec.limit.burst, spec.counts === 'messages' ? 'message' : 'recipient')}`;
-    return keys.map((key) =>
-      then(this.o.store.take(`rl:${spec.name}:${key}`, spec.limit, 1, spec.countRefused), (result) => ({
-        result,
-        spec,
-        key,
-        what,
-      })),
-    );
+    return keys.map((key) => this.take(spec, key, what));
+  }
+
+  /** One attempt at a configured limit's bucket for one key. */
+  private take(spec: RateLimitSpec, key: string, what: string): MaybePromise<Attempt> {
+    return this.attempt(`rl:${spec.name}:${key}`, spec.limit, spec.countRefused, spec, key, what);
+  }
+
+  private attempt(
+    storeKey: string,
+    limit: BucketLimit,
+    countRefused: boolean,
+    spec: Attempt['spec'],
+    key: string,
+    what: string,
+  ): MaybePromise<Attempt> {
+    return then(this.o.store.take(storeKey, limit, 1, countRefused), (result) => ({
+      result,
+      spec,
+      key,
+      what,
+    }));
   }
 }
 
@@ -438,19 +444,8 @@ function errorText(e: unknown): string {
   return `rate-limit store: ${e instanceof Error ? e.message : String(e)}`;
 }
 
-export interface BadRecipientOptions {
+export interface BadRecipientOptions extends RateCheckOptions {
   readonly spec: BadRecipientSpec;
-  readonly store: RateStore;
-  readonly bans: BanStore;
-  readonly terminate: boolean;
-  readonly allow: readonly Network[];
-  readonly trustedNetworks: readonly Network[];
-  readonly trustAuthenticated: boolean;
-  readonly access?: AccessDbOptions;
-  readonly mode: CheckMode;
-  readonly budgetMs: number;
-  readonly onError: OnError;
-  readonly onBan?: (client: string, reason: string, ms: number) => void;
 }
 
 /**
@@ -570,7 +565,7 @@ export class BadRecipientThrottle implements Check {
  * per session; authentication is looked at each time (it happens after connect).
  */
 function rateExemption(
-  o: Pick<RateLimitOptions, 'allow' | 'trustedNetworks' | 'trustAuthenticated' | 'access'>,
+  o: Pick<RateCheckOptions, 'allow' | 'trustedNetworks' | 'trustAuthenticated' | 'access'>,
   input: PolicyInput,
   session: SessionHooks,
 ): string | null {
