@@ -22,6 +22,7 @@ import { PACKAGE_ROOT } from '../../daemon/version.js';
 import type { PolicyInput, PolicyStage, SessionHooks, Verdict } from '../../rules/check.js';
 import { NO_MEMO } from '../../rules/check.js';
 import { clientIp } from '../../rules/networks.js';
+import { FakeSession } from '../support/fake-session.js';
 
 const ACCESS = path.join(PACKAGE_ROOT, 'examples', 'access');
 const accessText = readFileSync(ACCESS, 'latin1');
@@ -203,22 +204,6 @@ describe('examples/access', () => {
     assert.equal(refused(await session('203.0.113.7')), null, 'a closed session frees a place');
   });
 });
-
-/** A session as the daemon's adapter gives the checks: kept values and close callbacks. */
-class FakeSession implements SessionHooks {
-  private readonly notes = new Map<string, unknown>();
-  private readonly closers: (() => unknown)[] = [];
-  keep<T>(key: string, compute: () => T): T {
-    if (!this.notes.has(key)) this.notes.set(key, compute());
-    return this.notes.get(key) as T;
-  }
-  atClose(release: () => unknown): void {
-    this.closers.push(release);
-  }
-  close(): void {
-    for (const c of this.closers.splice(0)) c();
-  }
-}
 
 function input(stage: PolicyStage, session: SessionHooks, address: string): PolicyInput {
   return {

@@ -10,6 +10,7 @@ import { BadRecipientThrottle, RateLimit } from '../../rules/rate-limit.js';
 import type { RateStore } from '../../rules/rate-store.js';
 import { MemoryRateStore } from '../../rules/rate-store.js';
 import { idleMs, take, tokensAt } from '../../rules/token-bucket.js';
+import { FakeSession } from '../support/fake-session.js';
 
 const budget = { ms: 1000, signal: new AbortController().signal };
 const MIN = 60_000;
@@ -140,23 +141,6 @@ function transactionMemo(): PolicyMemo {
       return m.get(key) as T;
     };
   return { connection: remember(conn), message: remember(msg) };
-}
-
-/** A session as the daemon's adapter gives it: kept values and close callbacks. */
-class FakeSession implements SessionHooks {
-  readonly notes = new Map<string, unknown>();
-  readonly closers: (() => unknown)[] = [];
-  keep<T>(key: string, compute: () => T): T {
-    if (!this.notes.has(key)) this.notes.set(key, compute());
-    return this.notes.get(key) as T;
-  }
-  atClose(release: () => unknown): void {
-    this.closers.push(release);
-  }
-  close(): void {
-    for (const c of this.closers.splice(0)) c();
-    this.notes.clear();
-  }
 }
 
 function input(
