@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { startDaemon } from '../../daemon/serve.js';
 import { PACKAGE_ROOT } from '../../daemon/version.js';
 import { FakeMta } from '../support/fake-mta.js';
+import { readLogLines } from '../support/log-lines.js';
 
 const CLI = path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
@@ -22,13 +23,7 @@ function cli(args: string[], input?: string): { status: number | null; stdout: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function lines(file: string): Promise<Record<string, unknown>[]> {
-  const t = await readFile(file, 'utf8').catch(() => '');
-  return t
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const lines = readLogLines;
 
 async function waitLog(
   file: string,

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { startDaemon } from '../../daemon/serve.js';
 import { PACKAGE_ROOT } from '../../daemon/version.js';
 import { FakeMta } from '../support/fake-mta.js';
+import { readLogLines } from '../support/log-lines.js';
 
 const CLI = path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
@@ -26,12 +27,8 @@ shutdown: { drain_timeout: 300ms }
 ${extra}`;
 }
 
-async function logLines(dir: string): Promise<Record<string, unknown>[]> {
-  const text = await readFile(path.join(dir, 'log.jsonl'), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+function logLines(dir: string): Promise<Record<string, unknown>[]> {
+  return readLogLines(path.join(dir, 'log.jsonl'));
 }
 
 async function waitForLog(

@@ -5,7 +5,7 @@
 // `milter-policy stats` reading it.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import type { Sample } from '../../cli/stats.js';
 import { startDaemon } from '../../daemon/serve.js';
 import { PACKAGE_ROOT } from '../../daemon/version.js';
 import { FakeMta } from '../support/fake-mta.js';
+import { readLogLines } from '../support/log-lines.js';
 
 const CLI = path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 
@@ -28,12 +29,8 @@ metrics: { enabled: true, listen: "127.0.0.1:0" }
 ${extra}`;
 }
 
-async function logLines(dir: string): Promise<Record<string, unknown>[]> {
-  const text = await readFile(path.join(dir, 'log.jsonl'), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+function logLines(dir: string): Promise<Record<string, unknown>[]> {
+  return readLogLines(path.join(dir, 'log.jsonl'));
 }
 
 async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 5000): Promise<T> {

@@ -7,13 +7,14 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PACKAGE_ROOT } from '../../daemon/version.js';
 import { FakeMta } from '../support/fake-mta.js';
 import { MISSING, RedisServer, SKIP, sleep } from '../support/redis-server.js';
+import { readLogLines } from '../support/log-lines.js';
 
 const CLI = path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
 const LIMIT_REPLY = '452 4.3.2 Message rate limit exceeded.';
@@ -72,12 +73,8 @@ async function stopDaemon(d: Daemon): Promise<number | null> {
   return code;
 }
 
-async function logLines(d: Daemon): Promise<Record<string, unknown>[]> {
-  const text = await readFile(path.join(d.dir, 'log.jsonl'), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+function logLines(d: Daemon): Promise<Record<string, unknown>[]> {
+  return readLogLines(path.join(d.dir, 'log.jsonl'));
 }
 
 /** The log lines matching `pred` once there are `count` of them (the log is written in batches). */
